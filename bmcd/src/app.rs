@@ -1,0 +1,31 @@
+//! Shared state of the running service, handed to every request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::auth::Authority;
+use crate::model::Hypervisor;
+use crate::router::Router;
+
+/// Facts about this BMC itself.
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    /// `ServiceRoot.UUID`, kept across restarts.
+    pub uuid: String,
+    pub host_name: String,
+    pub https: SocketAddr,
+    pub http_redirect: Option<SocketAddr>,
+    pub firmware_version: &'static str,
+    pub libvirt_uri: String,
+}
+
+pub struct App {
+    pub hypervisor: Arc<dyn Hypervisor>,
+    pub auth: Arc<Authority>,
+    pub router: Router,
+    pub service: ServiceInfo,
+    pub max_body_bytes: usize,
+    /// Serializes conditional writes (`If-Match`), so that of several writers
+    /// holding the same ETag exactly one succeeds.
+    pub conditional_writes: tokio::sync::Mutex<()>,
+}

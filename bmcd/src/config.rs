@@ -1,0 +1,359 @@
+//! Configuration: built-in defaults, then the TOML file, then `BMCD_*`
+//! environment variables, then command-line flags (each overrides the one before).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+pub const DEFAULT_LIBVIRT_URI: &str = "test:///default";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/bmcd";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener that only redirects to HTTPS.
+    pub http_redirect: Option<SocketAddr>,
+    pub libvirt_uri: String,
+    pub state_dir: PathBuf,
+    /// Own certificate and key (PEM); a self-signed pair is made otherwise.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The first Administrator account, created when no account exists.
+    pub admin_user: String,
+    pub admin_password: Option<String>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub log: String,
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub libvirt_workers: usize,
+    pub libvirt_timeout_s: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_s: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_redirect: None,
+            libvirt_uri: DEFAULT_LIBVIRT_URI.to_owned(),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            cert: None,
+            key: None,
+            admin_user: "admin".to_owned(),
+            admin_password: None,
+            log: "info".to_owned(),
+            max_connections: 256,
+            max_body_bytes: 1 << 20,
+            max_header_bytes: 16 << 10,
+            libvirt_workers: 2,
+            libvirt_timeout_s: 30,
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+/// The TOML file: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    http_redirect: Option<SocketAddr>,
+    libvirt_uri: Option<String>,
+    state_dir: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    admin_user: Option<String>,
+    admin_password: Option<String>,
+    log: Option<String>,
+    max_connections: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    libvirt_workers: Option<usize>,
+    libvirt_timeout_s: Option<u64>,
+    shutdown_grace_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    Usage(String),
+    File(String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Usage(m) => write!(f, "{m}\n\n{USAGE}"),
+            ConfigError::File(m) => write!(f, "config file: {m}"),
+            ConfigError::Invalid(m) => write!(f, "invalid configuration: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub const USAGE: &str = "\
+usage: bmcd [OPTIONS]
+
+  --config FILE          TOML configuration file (keys as below, kebab-case)
+  --listen ADDR:PORT     HTTPS listener (default 127.0.0.1:8443)
+  --http-redirect ADDR:PORT
+                         plain-HTTP listener that redirects to HTTPS
+  --libvirt-uri URI      libvirt connection (default test:///default)
+  --state-dir DIR        durable state (default /var/lib/bmcd)
+  --cert FILE --key FILE own TLS certificate and key (PEM)
+  --log LEVEL            error, warn, info, debug or trace (default info)
+  --help, --version
+
+environment: BMCD_LISTEN, BMCD_HTTP_REDIRECT, BMCD_LIBVIRT_URI, BMCD_STATE_DIR,
+BMCD_CERT, BMCD_KEY, BMCD_LOG, BMCD_ADMIN_USER, BMCD_ADMIN_PASSWORD";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse()
+        .map_err(|_| ConfigError::Invalid(format!("{flag}: '{v}' is not ADDR:PORT")))
+}
+
+impl Config {
+    fn apply_file(&mut self, f: FileConfig) {
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
+        }
+        take!(
+            listen,
+            libvirt_uri,
+            state_dir,
+            admin_user,
+            log,
+            max_connections,
+            max_body_bytes
+        );
+        take!(
+            max_header_bytes,
+            libvirt_workers,
+            libvirt_timeout_s,
+            shutdown_grace_s
+        );
+        if f.http_redirect.is_some() {
+            self.http_redirect = f.http_redirect;
+        }
+        if f.cert.is_some() {
+            self.cert = f.cert;
+        }
+        if f.key.is_some() {
+            self.key = f.key;
+        }
+        if f.admin_password.is_some() {
+            self.admin_password = f.admin_password;
+        }
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("BMCD_LISTEN") {
+            self.listen = parse_addr("BMCD_LISTEN", &v)?;
+        }
+        if let Some(v) = env("BMCD_HTTP_REDIRECT") {
+            self.http_redirect = Some(parse_addr("BMCD_HTTP_REDIRECT", &v)?);
+        }
+        if let Some(v) = env("BMCD_LIBVIRT_URI") {
+            self.libvirt_uri = v;
+        }
+        if let Some(v) = env("BMCD_STATE_DIR") {
+            self.state_dir = v.into();
+        }
+        if let Some(v) = env("BMCD_CERT") {
+            self.cert = Some(v.into());
+        }
+        if let Some(v) = env("BMCD_KEY") {
+            self.key = Some(v.into());
+        }
+        if let Some(v) = env("BMCD_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = env("BMCD_ADMIN_USER") {
+            self.admin_user = v;
+        }
+        if let Some(v) = env("BMCD_ADMIN_PASSWORD") {
+            self.admin_password = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Builds the configuration from arguments (without the program name), an
+    /// environment lookup and the file system.
+    pub fn from_args(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ConfigError> {
+        let mut flags: Vec<(&str, &str)> = Vec::new();
+        let mut config_file: Option<&str> = None;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                _ => (arg.as_str(), None),
+            };
+            match flag {
+                "--help" | "-h" => return Ok(Command::Help),
+                "--version" | "-V" => return Ok(Command::Version),
+                "--config" | "--listen" | "--http-redirect" | "--libvirt-uri" | "--state-dir" | "--cert"
+                | "--key" | "--log" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => it
+                            .next()
+                            .map(String::as_str)
+                            .ok_or_else(|| ConfigError::Usage(format!("{flag} needs a value")))?,
+                    };
+                    if flag == "--config" {
+                        config_file = Some(value);
+                    } else {
+                        flags.push((flag, value));
+                    }
+                }
+                other => return Err(ConfigError::Usage(format!("unknown argument '{other}'"))),
+            }
+        }
+        let mut config = Config::default();
+        if let Some(path) = config_file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
+            let file: FileConfig =
+                toml::from_str(&text).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
+            config.apply_file(file);
+        }
+        config.apply_env(env)?;
+        for (flag, value) in flags {
+            match flag {
+                "--listen" => config.listen = parse_addr(flag, value)?,
+                "--http-redirect" => config.http_redirect = Some(parse_addr(flag, value)?),
+                "--libvirt-uri" => config.libvirt_uri = value.to_owned(),
+                "--state-dir" => config.state_dir = value.into(),
+                "--cert" => config.cert = Some(value.into()),
+                "--key" => config.key = Some(value.into()),
+                "--log" => config.log = value.to_owned(),
+                _ => {}
+            }
+        }
+        config.validate()?;
+        Ok(Command::Run(Box::new(config)))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err(ConfigError::Invalid("--cert and --key go together".into()));
+        }
+        if !matches!(self.log.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return Err(ConfigError::Invalid(format!("log level '{}'", self.log)));
+        }
+        if self.max_connections == 0 || self.libvirt_workers == 0 {
+            return Err(ConfigError::Invalid(
+                "max-connections and libvirt-workers must be at least 1".into(),
+            ));
+        }
+        if self.admin_user.is_empty() {
+            return Err(ConfigError::Invalid("admin user name is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn run(cmd: Command) -> Config {
+        match cmd {
+            Command::Run(c) => *c,
+            other => panic!("expected Run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_override_env_override_file_override_defaults() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:443\"\nlibvirt-uri = \"qemu:///system\"\nstate-dir = \"/data\"\nlog = \"debug\"\n",
+        )
+        .expect("write");
+        let env = |k: &str| match k {
+            "BMCD_STATE_DIR" => Some("/env-state".to_owned()),
+            "BMCD_ADMIN_PASSWORD" => Some("pw-from-env".to_owned()),
+            _ => None,
+        };
+        let c = run(Config::from_args(
+            &args(&["--config", file.to_str().expect("utf8"), "--log=warn"]),
+            &env,
+        )
+        .expect("parses"));
+        assert_eq!(c.listen, "0.0.0.0:443".parse().expect("addr"));
+        assert_eq!(c.libvirt_uri, "qemu:///system");
+        assert_eq!(c.state_dir, PathBuf::from("/env-state"));
+        assert_eq!(c.log, "warn");
+        assert_eq!(c.admin_password.as_deref(), Some("pw-from-env"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_command_line_contract() {
+        let c = run(Config::from_args(
+            &args(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--libvirt-uri",
+                "test:///default",
+                "--state-dir",
+                "/tmp/x",
+            ]),
+            &|_| None,
+        )
+        .expect("parses"));
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            Config::from_args(&args(&["--help"]), &|_| None),
+            Ok(Command::Help)
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        for bad in [
+            vec!["--listen"],
+            vec!["--listen", "nowhere"],
+            vec!["--frobnicate"],
+            vec!["--cert", "a.pem"],
+            vec!["--log", "loud"],
+            vec!["--config", "/nonexistent/bmcd.toml"],
+        ] {
+            assert!(Config::from_args(&args(&bad), &|_| None).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:443\"\n").expect("write");
+        let r = Config::from_args(&args(&["--config", file.to_str().expect("utf8")]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::File(_))), "{r:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

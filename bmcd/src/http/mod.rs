@@ -1,0 +1,4 @@
+//! The HTTP edge: TLS, connection limits, request parsing and response headers.
+
+pub mod server;
+pub mod tls;

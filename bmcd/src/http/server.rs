@@ -1,0 +1,601 @@
+//! Listeners and the request pipeline: TLS accept under a connection limit,
+//! route, authenticate, authorize, read the body within bounds, call the handler,
+//! and write the response with Redfish's headers.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use ring::digest;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::RedfishError;
+use crate::privilege::Required;
+use crate::router::{normalize, Match, Reply, Request};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// Bounds on what one client may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Serves HTTPS on `listener` until `shutdown` turns true, then drains
+/// in-flight requests for at most `limits.shutdown_grace`.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Arc<App>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::warn!(client = %peer, "connection limit reached; closing new connection");
+                    drop(tcp);
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let app = Arc::clone(&app);
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let service = service_fn(move |req| handle(Arc::clone(&app), peer, req));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_read_timeout)
+                        .max_buf_size(limits.max_header_bytes.max(8192))
+                        .serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(client = %peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Serves plain HTTP that only redirects to the HTTPS listener.
+pub async fn serve_redirect(listener: TcpListener, https_port: u16, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(64));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else { continue };
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let service = service_fn(move |req: hyper::Request<Incoming>| async move {
+                        Ok::<_, Infallible>(redirect_response(&req, https_port))
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(tcp), service);
+                    let _ = conn.await;
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+fn redirect_response(req: &hyper::Request<Incoming>, https_port: u16) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            // Drop a port, keeping IPv6 literals whole.
+            if h.starts_with('[') {
+                h.split(']').next().map(|s| format!("{s}]")).unwrap_or_default()
+            } else {
+                h.split(':').next().unwrap_or("").to_owned()
+            }
+        })
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c))
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let location = format!("https://{host}:{https_port}{path}");
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+/// One request, start to end. Never fails: every error becomes a Redfish error body.
+async fn handle(
+    app: Arc<App>,
+    client: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let head = method == Method::HEAD;
+    let outcome = dispatch(&app, client, req).await;
+    let (resp, user) = match outcome {
+        Ok((reply, req_path, user, if_none_match)) => {
+            (render(&app, &method, &req_path, reply, if_none_match), user)
+        }
+        Err((e, user)) => (render_error(e), user),
+    };
+    let status = resp.status();
+    if status.is_server_error() {
+        tracing::error!(%method, %path, %client, status = status.as_u16(), user = user.as_deref().unwrap_or("-"), "request failed");
+    } else if method != Method::GET && method != Method::HEAD {
+        tracing::info!(%method, %path, %client, status = status.as_u16(), user = user.as_deref().unwrap_or("-"), "request");
+    } else {
+        tracing::debug!(%method, %path, %client, status = status.as_u16(), "request");
+    }
+    let mut resp = resp;
+    if head {
+        *resp.body_mut() = full(Bytes::new());
+    }
+    Ok(resp)
+}
+
+type Dispatched = (Reply, String, Option<String>, Option<String>);
+
+async fn dispatch(
+    app: &Arc<App>,
+    client: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> Result<Dispatched, (RedfishError, Option<String>)> {
+    let method = req.method().clone();
+    let raw_path = req.uri().path().to_owned();
+    let path = normalize(&raw_path).to_owned();
+    let query = req.uri().query().map(str::to_owned);
+
+    let found = match app.router.find(&method, &path) {
+        Match::Found(route, params) => Some((route, params)),
+        Match::MethodNotAllowed(_) | Match::NotFound => None,
+    };
+    let open = matches!(found, Some((route, _)) if route.required == Required::Open);
+
+    // Everything but the open routes needs a caller, even to learn that a URI
+    // does not exist.
+    let principal = if open {
+        None
+    } else {
+        Some(authenticate(app, req.headers()).await.map_err(|e| (e, None))?)
+    };
+    let user = principal.as_ref().map(|p| p.user_name.clone());
+    let fail = |e: RedfishError| (e, user.clone());
+
+    let (route, params) = match found {
+        Some(f) => f,
+        None => {
+            return Err(fail(match app.router.find(&method, &path) {
+                Match::MethodNotAllowed(allow) => RedfishError::method_not_allowed(allow),
+                _ => RedfishError::no_such_uri(&raw_path),
+            }))
+        }
+    };
+
+    if let Some(p) = &principal {
+        if !route.required.allows(p.privileges()) {
+            return Err(fail(RedfishError::insufficient_privilege()));
+        }
+        if p.password_change_required && !allowed_before_password_change(&method, route.path, &params, p) {
+            return Err(fail(RedfishError::password_change_required(&format!(
+                "/redfish/v1/AccountService/Accounts/{}",
+                p.account_id
+            ))));
+        }
+    }
+
+    check_query(query.as_deref()).map_err(fail)?;
+    check_odata_version(req.headers()).map_err(fail)?;
+
+    let headers = req.headers().clone();
+    let body = read_body(app, &method, req).await.map_err(fail)?;
+
+    // Optimistic concurrency: a write that names an ETag must name the current
+    // one, checked and applied under one lock.
+    let mut _conditional = None;
+    if matches!(
+        method,
+        Method::PATCH | Method::PUT | Method::DELETE | Method::POST
+    ) {
+        if let Some(if_match) = headers.get(header::IF_MATCH) {
+            _conditional = Some(app.conditional_writes.lock().await);
+            let if_match = if_match.to_str().unwrap_or("");
+            let current = current_etag(app, client, &path, principal.clone())
+                .await
+                .map_err(fail)?;
+            if !etag_list_matches(if_match, current.as_deref()) {
+                return Err(fail(RedfishError::precondition_failed()));
+            }
+        }
+    }
+
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = Request {
+        app: Arc::clone(app),
+        method,
+        path: path.clone(),
+        params,
+        query,
+        headers,
+        body,
+        principal,
+        client,
+    };
+    let reply = (route.handler)(request).await.map_err(fail)?;
+    Ok((reply, path, user, if_none_match))
+}
+
+fn allowed_before_password_change(method: &Method, template: &str, params: &[String], p: &Principal) -> bool {
+    let own_account = params.first().map(String::as_str) == Some(&p.account_id.to_string());
+    match (method.as_str(), template) {
+        ("GET" | "PATCH", "/redfish/v1/AccountService/Accounts/{id}") => own_account,
+        ("GET", "/redfish/v1/AccountService") => true,
+        ("DELETE", "/redfish/v1/SessionService/Sessions/{id}") => {
+            params.first().map(String::as_str) == p.session_id.as_deref()
+        }
+        _ => false,
+    }
+}
+
+async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, RedfishError> {
+    if let Some(token) = headers.get("x-auth-token") {
+        let token = token.to_str().map_err(|_| RedfishError::unauthorized())?;
+        return app.auth.authenticate_token(token);
+    }
+    if let Some(authz) = headers.get(header::AUTHORIZATION) {
+        let authz = authz.to_str().map_err(|_| RedfishError::unauthorized())?;
+        let (scheme, rest) = authz.split_once(' ').unwrap_or((authz, ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(RedfishError::unauthorized());
+        }
+        let decoded = B64
+            .decode(rest.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(RedfishError::unauthorized)?;
+        let (user, pass) = decoded.split_once(':').ok_or_else(RedfishError::unauthorized)?;
+        return app.auth.authenticate_password(user, pass).await;
+    }
+    Err(RedfishError::unauthorized())
+}
+
+/// Query parameters: bmcd supports none of the OData `$` options yet, and says
+/// so (501) rather than ignoring them; other parameters are ignored, as Redfish
+/// requires.
+fn check_query(query: Option<&str>) -> Result<(), RedfishError> {
+    let Some(q) = query else { return Ok(()) };
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split_once('=').map(|(n, _)| n).unwrap_or(pair);
+        if name.starts_with('$') || matches!(name, "only" | "excerpt" | "includeoriginresource") {
+            return Err(RedfishError::query_parameter_unsupported(name));
+        }
+    }
+    Ok(())
+}
+
+/// Redfish speaks OData 4.0; a client that asks for another version gets 412.
+fn check_odata_version(headers: &HeaderMap) -> Result<(), RedfishError> {
+    match headers.get("odata-version").map(|v| v.to_str().unwrap_or("")) {
+        None => Ok(()),
+        Some(v) if v.trim() == "4.0" => Ok(()),
+        Some(v) => Err(RedfishError::new(
+            StatusCode::PRECONDITION_FAILED,
+            crate::error::Message::new(
+                &crate::registries::base::HEADER_INVALID,
+                &[&format!("OData-Version: {v}")],
+            )
+            .resolution("This service supports OData-Version 4.0."),
+        )),
+    }
+}
+
+async fn read_body(app: &App, method: &Method, req: hyper::Request<Incoming>) -> Result<Bytes, RedfishError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return Err(RedfishError::payload_too_large());
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = Limited::new(req.into_body(), app.max_body_bytes)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                RedfishError::payload_too_large()
+            } else {
+                RedfishError::malformed_json()
+            }
+        })?
+        .to_bytes();
+    if !body.is_empty() && matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
+        if let Some(ct) = content_type {
+            let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if media != "application/json" && !media.ends_with("+json") {
+                return Err(RedfishError::unsupported_media_type(&ct));
+            }
+        }
+    }
+    Ok(body)
+}
+
+async fn current_etag(
+    app: &Arc<App>,
+    client: SocketAddr,
+    path: &str,
+    principal: Option<Principal>,
+) -> Result<Option<String>, RedfishError> {
+    let Match::Found(route, params) = app.router.find(&Method::GET, path) else {
+        return Ok(None);
+    };
+    let request = Request {
+        app: Arc::clone(app),
+        method: Method::GET,
+        path: path.to_owned(),
+        params,
+        query: None,
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        principal,
+        client,
+    };
+    match (route.handler)(request).await? {
+        Reply::Json { body, .. } => Ok(Some(etag_of(&serde_json::to_vec(&body).unwrap_or_default()))),
+        _ => Ok(None),
+    }
+}
+
+/// A weak validator from the representation's bytes.
+pub fn etag_of(bytes: &[u8]) -> String {
+    let d = digest::digest(&digest::SHA256, bytes);
+    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+fn etag_list_matches(list: &str, current: Option<&str>) -> bool {
+    let list = list.trim();
+    if list == "*" {
+        return current.is_some();
+    }
+    let Some(current) = current else { return false };
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    list.split(',').any(|t| opaque(t) == opaque(current))
+}
+
+/// The JSON schema a resource's `@odata.type` names, for `Link: rel=describedby`.
+fn described_by(body: &serde_json::Value) -> Option<String> {
+    let t = body.get("@odata.type")?.as_str()?.strip_prefix('#')?;
+    let (namespace, _) = t.rsplit_once('.')?;
+    let (family, _) = namespace.split_once('.').unwrap_or((namespace, ""));
+    Some(format!("</redfish/v1/JsonSchemas/{family}>; rel=describedby"))
+}
+
+fn base_headers(h: &mut HeaderMap) {
+    h.insert("odata-version", HeaderValue::from_static("4.0"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+fn render(
+    app: &App,
+    method: &Method,
+    path: &str,
+    reply: Reply,
+    if_none_match: Option<String>,
+) -> Response<Body> {
+    let is_read = *method == Method::GET || *method == Method::HEAD;
+    let mut resp = match reply {
+        Reply::Json {
+            status,
+            body,
+            headers,
+        } => {
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let etag = (is_read && status == StatusCode::OK).then(|| etag_of(&bytes));
+            let not_modified =
+                matches!((&etag, &if_none_match), (Some(e), Some(inm)) if etag_list_matches(inm, Some(e)));
+            let mut resp = if not_modified {
+                let mut r = Response::new(full(Bytes::new()));
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+                r
+            } else {
+                let mut r = Response::new(full(bytes));
+                *r.status_mut() = status;
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=utf-8"),
+                );
+                r
+            };
+            if let Some(e) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+                resp.headers_mut().insert(header::ETAG, e);
+            }
+            if is_read {
+                if let Some(link) = described_by(&body).and_then(|l| HeaderValue::from_str(&l).ok()) {
+                    resp.headers_mut().insert(header::LINK, link);
+                }
+            }
+            for (name, value) in headers {
+                resp.headers_mut().insert(name, value);
+            }
+            resp
+        }
+        Reply::Raw { content_type, body } => {
+            let mut r = Response::new(full(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
+        Reply::Moved { location } => {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Reply::NoContent => {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
+    };
+    if is_read {
+        if let Some(allow) = app
+            .router
+            .allow(path)
+            .and_then(|a| HeaderValue::from_str(&a).ok())
+        {
+            resp.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    base_headers(resp.headers_mut());
+    resp
+}
+
+fn render_error(e: RedfishError) -> Response<Body> {
+    let bytes = serde_json::to_vec(&e.body()).unwrap_or_default();
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = e.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(allow) = e.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        h.insert(header::ALLOW, allow);
+    }
+    if let Some(secs) = e.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if e.authenticate {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Redfin BMC\", charset=\"UTF-8\""),
+        );
+    }
+    base_headers(h);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_weakly_and_accept_star() {
+        let e = etag_of(b"{}");
+        assert!(e.starts_with("W/\""));
+        assert!(etag_list_matches(&e, Some(&e)));
+        assert!(etag_list_matches(&e.replace("W/", ""), Some(&e)));
+        assert!(etag_list_matches(&format!("\"x\", {e}"), Some(&e)));
+        assert!(!etag_list_matches("\"other\"", Some(&e)));
+        assert!(etag_list_matches("*", Some(&e)));
+        assert!(!etag_list_matches("*", None));
+    }
+
+    #[test]
+    fn dollar_queries_are_refused_and_others_ignored() {
+        assert!(check_query(None).is_ok());
+        assert!(check_query(Some("foo=bar")).is_ok());
+        let e = check_query(Some("$expand=.")).expect_err("unsupported");
+        assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED);
+    }
+
+    #[test]
+    fn link_header_names_the_schema_family() {
+        let body = serde_json::json!({"@odata.type": "#ComputerSystem.v1_27_0.ComputerSystem"});
+        assert_eq!(
+            described_by(&body).as_deref(),
+            Some("</redfish/v1/JsonSchemas/ComputerSystem>; rel=describedby")
+        );
+        let body = serde_json::json!({"@odata.type": "#ComputerSystemCollection.ComputerSystemCollection"});
+        assert_eq!(
+            described_by(&body).as_deref(),
+            Some("</redfish/v1/JsonSchemas/ComputerSystemCollection>; rel=describedby")
+        );
+    }
+}

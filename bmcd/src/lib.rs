@@ -1,0 +1,253 @@
+//! bmcd: a DMTF Redfish BMC for libvirt virtual machines.
+//!
+//! A request travels: listener (TLS, limits) -> router (literal routes, each with
+//! its DMTF privilege) -> authentication -> resource handler (one module per
+//! resource family) -> domain model (`model`) -> hypervisor backend (`libvirt`,
+//! on its own threads). Durable state sits in SQLite (`store`), on its own thread.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod host;
+pub mod http;
+pub mod libvirt;
+pub mod model;
+pub mod privilege;
+pub mod registries;
+pub mod resources;
+pub mod router;
+pub mod schemas;
+pub mod store;
+pub mod time;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use app::{App, ServiceInfo};
+use auth::Authority;
+use config::Config;
+use store::Store;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why bmcd could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn start_err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StartError {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// A started bmcd.
+pub struct Running {
+    pub https: SocketAddr,
+    pub http_redirect: Option<SocketAddr>,
+    /// The first administrator's password, when bmcd generated it on this start.
+    pub generated_admin_password: Option<String>,
+    pub admin_user: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    auth: Arc<Authority>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests, saves session state.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Err(e) = self.auth.expire_sessions().await {
+            tracing::warn!(error = %e, "could not save session state at shutdown");
+        }
+    }
+}
+
+fn random_uuid(rng: &SystemRandom) -> Result<String, StartError> {
+    let mut b = [0u8; 16];
+    rng.fill(&mut b)
+        .map_err(|_| StartError("no system randomness".into()))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StartError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StartError(format!("start-up task failed: {e}")))
+}
+
+/// Opens the state, the hypervisor and the listeners, and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let state_dir = config.state_dir.clone();
+    blocking({
+        let dir = state_dir.clone();
+        move || {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+        }
+    })
+    .await?
+    .map_err(|e| StartError(format!("state directory {}: {e}", state_dir.display())))?;
+
+    let db = state_dir.join("bmcd.sqlite3");
+    let store = blocking(move || Store::open(&db))
+        .await?
+        .map_err(start_err("state database"))?;
+    let auth = Authority::load(store.clone())
+        .await
+        .map_err(start_err("state database"))?;
+    let generated_admin_password = auth
+        .ensure_admin(&config.admin_user, config.admin_password.as_deref())
+        .await
+        .map_err(|e| StartError(format!("first administrator account: {e:?}")))?;
+
+    let rng = SystemRandom::new();
+    let uuid = match store
+        .setting("service_uuid")
+        .await
+        .map_err(start_err("state database"))?
+    {
+        Some(u) => u,
+        None => {
+            let u = random_uuid(&rng)?;
+            store
+                .set_setting("service_uuid", u.clone())
+                .await
+                .map_err(start_err("state database"))?;
+            u
+        }
+    };
+
+    let uri = config.libvirt_uri.clone();
+    let workers = config.libvirt_workers;
+    let timeout = Duration::from_secs(config.libvirt_timeout_s);
+    let hypervisor = blocking(move || libvirt::LibvirtHypervisor::open(&uri, workers, timeout))
+        .await?
+        .map_err(start_err("libvirt"))?;
+
+    let host_name = host::host_name();
+    let (cert, key) = match (&config.cert, &config.key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            let dir = state_dir.clone();
+            let names = vec![host_name.clone(), config.listen.ip().to_string()];
+            blocking(move || http::tls::ensure_self_signed(&dir, &names))
+                .await?
+                .map_err(start_err("TLS certificate"))?
+        }
+    };
+    let tls = blocking(move || http::tls::server_config(&cert, &key))
+        .await?
+        .map_err(start_err("TLS certificate"))?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError(format!("listen on {}: {e}", config.listen)))?;
+    let https = listener.local_addr().map_err(start_err("listener"))?;
+    let redirect_listener = match config.http_redirect {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError(format!("listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let http_redirect = match &redirect_listener {
+        Some(l) => Some(l.local_addr().map_err(start_err("listener"))?),
+        None => None,
+    };
+
+    let app = Arc::new(App {
+        hypervisor: Arc::new(hypervisor),
+        auth: Arc::clone(&auth),
+        router: router::Router::new(router::all_routes()),
+        service: ServiceInfo {
+            uuid,
+            host_name,
+            https,
+            http_redirect,
+            firmware_version: VERSION,
+            libvirt_uri: config.libvirt_uri.clone(),
+        },
+        max_body_bytes: config.max_body_bytes,
+        conditional_writes: tokio::sync::Mutex::new(()),
+    });
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let limits = http::server::Limits {
+        max_connections: config.max_connections,
+        max_header_bytes: config.max_header_bytes,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
+    };
+    let mut tasks = vec![tokio::spawn(http::server::serve_https(
+        listener,
+        tls,
+        app,
+        limits,
+        shutdown_rx.clone(),
+    ))];
+    if let Some(l) = redirect_listener {
+        tasks.push(tokio::spawn(http::server::serve_redirect(
+            l,
+            https.port(),
+            shutdown_rx.clone(),
+        )));
+    }
+    // Session housekeeping: expire idle sessions, save last-use times.
+    let housekeeping_auth = Arc::clone(&auth);
+    let mut housekeeping_stop = shutdown_rx;
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = housekeeping_auth.expire_sessions().await {
+                        tracing::warn!(error = %e, "session housekeeping failed");
+                    }
+                }
+                _ = housekeeping_stop.changed() => break,
+            }
+        }
+    }));
+
+    Ok(Running {
+        https,
+        http_redirect,
+        generated_admin_password,
+        admin_user: config.admin_user,
+        shutdown,
+        tasks,
+        auth,
+    })
+}

@@ -1,0 +1,255 @@
+//! Reads what a BMC reports from a libvirt domain XML description.
+
+use crate::model::{BootMode, Drive, DriveKind, EthernetInterface};
+
+/// The facts of a domain's XML that become Redfish properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainDescription {
+    pub name: String,
+    pub uuid: String,
+    pub description: Option<String>,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    pub architecture: String,
+    pub machine: String,
+    pub boot_mode: BootMode,
+    pub interfaces: Vec<EthernetInterface>,
+    pub drives: Vec<Drive>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainXmlError(pub String);
+
+impl std::fmt::Display for DomainXmlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unreadable domain XML: {}", self.0)
+    }
+}
+
+fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children().find(|c| c.has_tag_name(name))
+}
+
+fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
+    child(node, name).and_then(|c| c.text()).map(str::trim)
+}
+
+/// Converts a libvirt memory amount with its unit to KiB.
+fn to_kib(value: u64, unit: Option<&str>) -> u64 {
+    let bytes_per_unit: u64 = match unit.unwrap_or("KiB") {
+        "b" | "bytes" => 1,
+        "KB" => 1000,
+        "k" | "KiB" => 1024,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "T" | "TiB" => 1 << 40,
+        _ => 1024,
+    };
+    value.saturating_mul(bytes_per_unit) / 1024
+}
+
+pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let dom = doc.root_element();
+    if !dom.has_tag_name("domain") {
+        return Err(DomainXmlError("root element is not <domain>".into()));
+    }
+    let name = child_text(dom, "name")
+        .ok_or_else(|| DomainXmlError("no <name>".into()))?
+        .to_owned();
+    let uuid = child_text(dom, "uuid")
+        .ok_or_else(|| DomainXmlError("no <uuid>".into()))?
+        .to_ascii_lowercase();
+    let description = child_text(dom, "description")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned);
+    let vcpus = child_text(dom, "vcpu").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let memory_node = child(dom, "currentMemory").or_else(|| child(dom, "memory"));
+    let memory_kib = memory_node
+        .and_then(|m| {
+            let value: u64 = m.text()?.trim().parse().ok()?;
+            Some(to_kib(value, m.attribute("unit")))
+        })
+        .unwrap_or(0);
+
+    let os = child(dom, "os");
+    let os_type = os.and_then(|o| child(o, "type"));
+    let architecture = os_type
+        .and_then(|t| t.attribute("arch"))
+        .unwrap_or("x86_64")
+        .to_owned();
+    let machine = os_type
+        .and_then(|t| t.attribute("machine"))
+        .unwrap_or("")
+        .to_owned();
+    let uefi = os.is_some_and(|o| {
+        o.attribute("firmware") == Some("efi")
+            || child(o, "loader").is_some_and(|l| l.attribute("type") == Some("pflash"))
+    });
+    let boot_mode = if uefi { BootMode::UEFI } else { BootMode::Legacy };
+
+    let mut interfaces = Vec::new();
+    let mut drives = Vec::new();
+    if let Some(devices) = child(dom, "devices") {
+        for dev in devices.children().filter(|c| c.is_element()) {
+            match dev.tag_name().name() {
+                "interface" => {
+                    let Some(mac) = child(dev, "mac").and_then(|m| m.attribute("address")) else {
+                        continue;
+                    };
+                    let source = child(dev, "source");
+                    let attached_to = source
+                        .and_then(|s| {
+                            s.attribute("network")
+                                .or_else(|| s.attribute("bridge"))
+                                .or_else(|| s.attribute("dev"))
+                        })
+                        .map(str::to_owned)
+                        .or_else(|| dev.attribute("type").map(str::to_owned));
+                    let link_up = child(dev, "link").and_then(|l| l.attribute("state")) != Some("down");
+                    interfaces.push(EthernetInterface {
+                        id: format!("NIC{}", interfaces.len() + 1),
+                        mac_address: mac.to_ascii_uppercase(),
+                        model: child(dev, "model")
+                            .and_then(|m| m.attribute("type"))
+                            .map(str::to_owned),
+                        attached_to,
+                        link_up,
+                    });
+                }
+                "disk" => {
+                    let kind = match dev.attribute("device").unwrap_or("disk") {
+                        "cdrom" => DriveKind::Cdrom,
+                        "floppy" => DriveKind::Floppy,
+                        _ => DriveKind::Disk,
+                    };
+                    let Some(target) = child(dev, "target") else {
+                        continue;
+                    };
+                    let Some(id) = target.attribute("dev") else {
+                        continue;
+                    };
+                    let source = child(dev, "source").and_then(|s| {
+                        s.attribute("file")
+                            .or_else(|| s.attribute("dev"))
+                            .or_else(|| s.attribute("volume"))
+                            .or_else(|| s.attribute("name"))
+                            .map(str::to_owned)
+                    });
+                    drives.push(Drive {
+                        id: id.to_owned(),
+                        kind,
+                        bus: target.attribute("bus").unwrap_or("ide").to_owned(),
+                        capacity_bytes: None,
+                        source,
+                        read_only: child(dev, "readonly").is_some() || kind == DriveKind::Cdrom,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(DomainDescription {
+        name,
+        uuid,
+        description,
+        vcpus,
+        memory_kib,
+        architecture,
+        machine,
+        boot_mode,
+        interfaces,
+        drives,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q35_UEFI: &str = r#"<domain type='qemu'>
+  <name>node-1</name>
+  <uuid>6F9A1B2C-0000-4000-8000-000000000001</uuid>
+  <description>lab node</description>
+  <memory unit='KiB'>524288</memory>
+  <currentMemory unit='MiB'>256</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <os firmware='efi'><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/images/node-1.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><target dev='sda' bus='sata'/><readonly/></disk>
+    <interface type='network'><mac address='52:54:00:aa:bb:01'/><source network='default'/>
+      <model type='virtio'/></interface>
+    <interface type='bridge'><mac address='52:54:00:aa:bb:02'/><source bridge='br0'/>
+      <link state='down'/></interface>
+  </devices>
+</domain>"#;
+
+    #[test]
+    fn reads_identity_sizes_and_firmware() {
+        let d = parse(Q35_UEFI).expect("parses");
+        assert_eq!(d.name, "node-1");
+        assert_eq!(d.uuid, "6f9a1b2c-0000-4000-8000-000000000001");
+        assert_eq!(d.description.as_deref(), Some("lab node"));
+        assert_eq!(d.vcpus, 2);
+        assert_eq!(d.memory_kib, 256 * 1024);
+        assert_eq!(d.machine, "pc-q35-7.2");
+        assert_eq!(d.boot_mode, BootMode::UEFI);
+    }
+
+    #[test]
+    fn reads_nics_in_device_order() {
+        let d = parse(Q35_UEFI).expect("parses");
+        assert_eq!(d.interfaces.len(), 2);
+        assert_eq!(d.interfaces[0].id, "NIC1");
+        assert_eq!(d.interfaces[0].mac_address, "52:54:00:AA:BB:01");
+        assert_eq!(d.interfaces[0].model.as_deref(), Some("virtio"));
+        assert_eq!(d.interfaces[0].attached_to.as_deref(), Some("default"));
+        assert!(d.interfaces[0].link_up);
+        assert_eq!(d.interfaces[1].attached_to.as_deref(), Some("br0"));
+        assert!(!d.interfaces[1].link_up);
+    }
+
+    #[test]
+    fn reads_disks_and_empty_cd_drives() {
+        let d = parse(Q35_UEFI).expect("parses");
+        assert_eq!(d.drives.len(), 2);
+        assert_eq!(d.drives[0].id, "vda");
+        assert_eq!(d.drives[0].kind, DriveKind::Disk);
+        assert_eq!(
+            d.drives[0].source.as_deref(),
+            Some("/var/lib/images/node-1.qcow2")
+        );
+        assert_eq!(d.drives[1].kind, DriveKind::Cdrom);
+        assert_eq!(d.drives[1].source, None);
+        assert!(d.drives[1].read_only);
+    }
+
+    #[test]
+    fn legacy_bios_when_no_efi_firmware() {
+        let xml = "<domain><name>a</name><uuid>u</uuid><memory>1024</memory>\
+                   <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>";
+        let d = parse(xml).expect("parses");
+        assert_eq!(d.boot_mode, BootMode::Legacy);
+        assert_eq!(d.memory_kib, 1024);
+        assert_eq!(d.vcpus, 1);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse("<notadomain/>").is_err());
+        assert!(parse("<<<").is_err());
+        assert!(parse("<domain><uuid>x</uuid></domain>").is_err());
+    }
+
+    #[test]
+    fn units_convert_to_kib() {
+        assert_eq!(to_kib(1, Some("GiB")), 1024 * 1024);
+        assert_eq!(to_kib(2048, Some("b")), 2);
+        assert_eq!(to_kib(7, None), 7);
+    }
+}

@@ -1,0 +1,314 @@
+//! The libvirt backend: implements [`Hypervisor`] with the `virt` crate.
+//!
+//! libvirt calls block, so they never run on the async runtime: a small pool of
+//! worker threads shares one `virt::connect::Connect` (libvirt connections are
+//! thread-safe) and takes jobs from a bounded queue; each job answers on its own
+//! oneshot channel, and every wait is bounded by a timeout. `virt` types never
+//! leave this module.
+
+pub mod domain_xml;
+pub mod reset_plan;
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use virt::connect::Connect;
+use virt::domain::{Domain, DomainState};
+use virt::error::ErrorNumber;
+
+use crate::model::{
+    BoxFuture, ComputerSystem, Health, Hypervisor, HypervisorError, ResetType, SystemSummary,
+};
+use reset_plan::{reset_plan, Op, RunState};
+
+type Job = Box<dyn FnOnce(&Connect) + Send>;
+
+/// How many jobs may wait for a worker before callers get `Unavailable`.
+const QUEUE_DEPTH: usize = 256;
+
+pub struct LibvirtHypervisor {
+    jobs: SyncSender<Job>,
+    call_timeout: Duration,
+}
+
+impl LibvirtHypervisor {
+    /// Opens the libvirt connection (blocking: call it from a blocking context or
+    /// before the runtime starts) and starts `workers` threads.
+    pub fn open(uri: &str, workers: usize, call_timeout: Duration) -> Result<Self, HypervisorError> {
+        // Errors come back as values; libvirt's default handler would also print
+        // each one (even an expected "domain not found") to stderr.
+        virt::error::clear_error_callback();
+        let conn = Connect::open(Some(uri)).map_err(|e| {
+            HypervisorError::Unavailable(format!("cannot open libvirt connection {uri}: {}", e.message()))
+        })?;
+        let conn = Arc::new(conn);
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_DEPTH);
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..workers.max(1) {
+            let conn = Arc::clone(&conn);
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("libvirt-{n}"))
+                .spawn(move || worker(&conn, &rx))
+                .map_err(|e| HypervisorError::Unavailable(format!("cannot start libvirt worker: {e}")))?;
+        }
+        Ok(LibvirtHypervisor {
+            jobs: tx,
+            call_timeout,
+        })
+    }
+
+    /// Runs `f` on a worker thread and awaits its answer.
+    async fn call<T, F>(&self, f: F) -> Result<T, HypervisorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The caller may have timed out and gone; nothing to do then.
+            let _ = reply.send(f(conn));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(HypervisorError::Unavailable(
+                    "too many libvirt calls in flight".into(),
+                ))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(HypervisorError::Unavailable(
+                    "libvirt workers have stopped".into(),
+                ))
+            }
+        }
+        match tokio::time::timeout(self.call_timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(HypervisorError::Unavailable(
+                "libvirt worker dropped the call".into(),
+            )),
+            Err(_) => Err(HypervisorError::Unavailable(format!(
+                "libvirt did not answer within {} s",
+                self.call_timeout.as_secs()
+            ))),
+        }
+    }
+}
+
+fn worker(conn: &Connect, jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let rx = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            rx.recv()
+        };
+        match job {
+            Ok(job) => job(conn),
+            Err(_) => return, // every sender is gone: bmcd is shutting down
+        }
+    }
+}
+
+fn map_err(e: virt::error::Error, id: &str) -> HypervisorError {
+    match e.code() {
+        virt::enumutil::Enum::Known(ErrorNumber::NoDomain) => HypervisorError::SystemNotFound(id.to_owned()),
+        virt::enumutil::Enum::Known(ErrorNumber::NoSupport | ErrorNumber::OperationUnsupported) => {
+            HypervisorError::Unsupported(e.message().to_owned())
+        }
+        virt::enumutil::Enum::Known(
+            ErrorNumber::NoConnect
+            | ErrorNumber::InvalidConn
+            | ErrorNumber::Rpc
+            | ErrorNumber::OperationTimeout
+            | ErrorNumber::AuthFailed,
+        ) => HypervisorError::Unavailable(e.message().to_owned()),
+        _ => HypervisorError::Failed(e.message().to_owned()),
+    }
+}
+
+fn run_state(dom: &Domain, id: &str) -> Result<RunState, HypervisorError> {
+    let (state, _reason) = dom.state().map_err(|e| map_err(e, id))?;
+    Ok(match state {
+        virt::enumutil::Enum::Known(s) => match s {
+            DomainState::NoState => RunState::NoState,
+            DomainState::Running => RunState::Running,
+            DomainState::Blocked => RunState::Blocked,
+            DomainState::Paused => RunState::Paused,
+            DomainState::Shutdown => RunState::ShuttingDown,
+            DomainState::Shutoff => RunState::ShutOff,
+            DomainState::Crashed => RunState::Crashed,
+            DomainState::PMSuspended => RunState::PmSuspended,
+        },
+        virt::enumutil::Enum::Unknown(_) => RunState::NoState,
+    })
+}
+
+/// A Redfish system id is the domain UUID; anything else cannot name a system.
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn lookup(conn: &Connect, id: &str) -> Result<Domain, HypervisorError> {
+    if !is_uuid(id) {
+        return Err(HypervisorError::SystemNotFound(id.to_owned()));
+    }
+    conn.lookup_domain_by_uuid_string(id).map_err(|e| map_err(e, id))
+}
+
+fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let state = run_state(&dom, id)?;
+    let xml = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
+    let desc = domain_xml::parse(&xml).map_err(|e| HypervisorError::Failed(e.to_string()))?;
+    let mut drives = desc.drives;
+    for drive in drives.iter_mut().filter(|d| d.source.is_some()) {
+        // Capacity is known only where libvirt can open the medium; the test
+        // driver and a few storage types cannot answer, which is not an error.
+        if let Ok(info) = dom.block_info(&drive.id, 0) {
+            drive.capacity_bytes = Some(info.capacity);
+        }
+    }
+    Ok(ComputerSystem {
+        id: desc.uuid,
+        name: desc.name,
+        description: desc.description,
+        power_state: state.power_state(),
+        health: if state == RunState::Crashed {
+            Health::Critical
+        } else {
+            Health::OK
+        },
+        processor_count: desc.vcpus,
+        memory_mib: desc.memory_kib / 1024,
+        architecture: desc.architecture,
+        machine: desc.machine,
+        boot_mode: desc.boot_mode,
+        ethernet_interfaces: desc.interfaces,
+        drives,
+    })
+}
+
+fn inject_nmi(dom: &Domain) -> Result<(), virt::error::Error> {
+    // SAFETY: `dom` holds a valid virDomainPtr for the duration of the call, and
+    // virDomainInjectNMI neither keeps nor frees it.
+    let rc = unsafe { virt::sys::virDomainInjectNMI(dom.as_ptr(), 0) };
+    if rc < 0 {
+        Err(virt::error::Error::last_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn do_reset(conn: &Connect, id: &str, reset_type: ResetType) -> Result<(), HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let state = run_state(&dom, id)?;
+    let plan = reset_plan(reset_type, state).map_err(|refusal| HypervisorError::InvalidTransition {
+        reset_type,
+        power_state: state.power_state(),
+        reason: refusal.0,
+    })?;
+    for op in plan {
+        let result = match op {
+            Op::Create => dom.create(),
+            Op::Destroy => dom.destroy(),
+            Op::Shutdown => dom.shutdown(),
+            Op::Reboot => dom.reboot(0),
+            Op::Reset => dom.reset(),
+            Op::InjectNmi => inject_nmi(&dom),
+            Op::Resume => dom.resume(),
+            Op::Wakeup => dom.pm_wakeup(0),
+        };
+        result.map_err(|e| match map_err(e, id) {
+            HypervisorError::Failed(msg) if msg.contains("not running") || msg.contains("is already") => {
+                HypervisorError::InvalidTransition {
+                    reset_type,
+                    power_state: state.power_state(),
+                    reason: "the system changed state while the reset ran",
+                }
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+impl Hypervisor for LibvirtHypervisor {
+    fn list_systems(&self) -> BoxFuture<'_, Result<Vec<SystemSummary>, HypervisorError>> {
+        Box::pin(self.call(|conn| {
+            let domains = conn.list_all_domains(0).map_err(|e| map_err(e, ""))?;
+            let mut systems = Vec::with_capacity(domains.len());
+            for dom in domains {
+                // A domain undefined between the listing and this read is skipped.
+                let (Ok(id), Ok(name)) = (dom.uuid_string(), dom.name()) else {
+                    continue;
+                };
+                systems.push(SystemSummary { id, name });
+            }
+            systems.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+            Ok(systems)
+        }))
+    }
+
+    fn system(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>> {
+        Box::pin(self.call(move |conn| read_system(conn, &id)))
+    }
+
+    fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>> {
+        Box::pin(self.call(move |conn| match conn.lookup_domain_by_name(&name) {
+            Ok(dom) => dom.uuid_string().map(Some).map_err(|e| map_err(e, &name)),
+            Err(e) => match map_err(e, &name) {
+                HypervisorError::SystemNotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }))
+    }
+
+    fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type)))
+    }
+
+    fn supported_reset_types(&self) -> &'static [ResetType] {
+        &ResetType::ALL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_shape_is_checked_before_libvirt_sees_it() {
+        assert!(is_uuid("6f9a1b2c-0000-4000-8000-000000000001"));
+        assert!(!is_uuid("6f9a1b2c-0000-4000-8000-00000000000"));
+        assert!(!is_uuid("../../etc/passwd-0000-4000-8000-0000"));
+        assert!(!is_uuid("test"));
+    }
+
+    #[tokio::test]
+    async fn test_driver_lists_reads_and_resets() {
+        let hv = LibvirtHypervisor::open("test:///default", 1, Duration::from_secs(10)).expect("opens");
+        let systems = hv.list_systems().await.expect("lists");
+        let test = systems.iter().find(|s| s.name == "test").expect("test domain");
+        let sys = hv.system(test.id.clone()).await.expect("reads");
+        assert_eq!(sys.name, "test");
+        assert!(sys.memory_mib > 0);
+        hv.reset(test.id.clone(), ResetType::ForceOff)
+            .await
+            .expect("force off");
+        let sys = hv.system(test.id.clone()).await.expect("reads");
+        assert_eq!(sys.power_state, crate::model::PowerState::Off);
+        hv.reset(test.id.clone(), ResetType::On).await.expect("on");
+        let sys = hv.system(test.id.clone()).await.expect("reads");
+        assert_eq!(sys.power_state, crate::model::PowerState::On);
+        let by_name = hv.system_id_by_name("test".into()).await.expect("looks up");
+        assert_eq!(by_name.as_deref(), Some(test.id.as_str()));
+        assert_eq!(hv.system_id_by_name("nope".into()).await.expect("looks up"), None);
+        let missing = hv.system("00000000-0000-4000-8000-000000000000".into()).await;
+        assert!(matches!(missing, Err(HypervisorError::SystemNotFound(_))));
+    }
+}

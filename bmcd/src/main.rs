@@ -1,0 +1,91 @@
+//! The `bmcd` binary: configuration, logging, signals; everything else is in the library.
+
+use std::process::ExitCode;
+
+use bmcd::config::{Command, Config, USAGE};
+
+fn init_logging(level: &str) {
+    let level = match level {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers the process still stops on SIGTERM's default action.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match Config::from_args(&args, &|k| std::env::var(k).ok()) {
+        Ok(Command::Run(c)) => *c,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("bmcd {}", bmcd::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("bmcd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bmcd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match bmcd::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bmcd: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Some(pw) = &running.generated_admin_password {
+            println!(
+                "bmcd: created account '{}' with password '{}' (shown only once; change it via AccountService)",
+                running.admin_user, pw
+            );
+        }
+        println!("bmcd ready on https://{}", running.https);
+        if let Some(r) = running.http_redirect {
+            println!("bmcd redirecting http://{r} to HTTPS");
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.stop().await;
+        ExitCode::SUCCESS
+    })
+}

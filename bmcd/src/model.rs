@@ -1,0 +1,237 @@
+//! The domain model in Redfish's own vocabulary, and the `Hypervisor` trait that
+//! backends implement. Nothing here knows about libvirt, SQL or HTTP.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+/// A boxed, sendable future: what trait methods of backends return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `Resource.PowerState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerState {
+    On,
+    Off,
+    PoweringOn,
+    PoweringOff,
+    Paused,
+}
+
+/// `Resource.ResetType`, the subset a libvirt domain can honour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResetType {
+    On,
+    ForceOn,
+    ForceOff,
+    GracefulShutdown,
+    GracefulRestart,
+    ForceRestart,
+    Nmi,
+    PushPowerButton,
+    PowerCycle,
+}
+
+impl ResetType {
+    /// Every reset type bmcd knows, in the order `AllowableValues` lists them.
+    pub const ALL: [ResetType; 9] = [
+        ResetType::On,
+        ResetType::ForceOn,
+        ResetType::ForceOff,
+        ResetType::GracefulShutdown,
+        ResetType::GracefulRestart,
+        ResetType::ForceRestart,
+        ResetType::Nmi,
+        ResetType::PushPowerButton,
+        ResetType::PowerCycle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetType::On => "On",
+            ResetType::ForceOn => "ForceOn",
+            ResetType::ForceOff => "ForceOff",
+            ResetType::GracefulShutdown => "GracefulShutdown",
+            ResetType::GracefulRestart => "GracefulRestart",
+            ResetType::ForceRestart => "ForceRestart",
+            ResetType::Nmi => "Nmi",
+            ResetType::PushPowerButton => "PushPowerButton",
+            ResetType::PowerCycle => "PowerCycle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResetType> {
+        ResetType::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for ResetType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `Resource.Health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Health {
+    OK,
+    Warning,
+    Critical,
+}
+
+/// What firmware the system boots with (`Boot.BootSourceOverrideMode` vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BootMode {
+    Legacy,
+    UEFI,
+}
+
+/// A system as listed in the Systems collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSummary {
+    /// The Redfish id: the domain UUID.
+    pub id: String,
+    pub name: String,
+}
+
+/// One `EthernetInterface` of a system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthernetInterface {
+    /// Stable id within the system (`NIC1`, `NIC2`, ... in device order).
+    pub id: String,
+    pub mac_address: String,
+    /// The NIC model (`virtio`, `e1000`, ...), when the domain names one.
+    pub model: Option<String>,
+    /// Where the NIC is plugged (network or bridge name).
+    pub attached_to: Option<String>,
+    pub link_up: bool,
+}
+
+/// What kind of block device a drive is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveKind {
+    Disk,
+    Cdrom,
+    Floppy,
+}
+
+/// One block device of a system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drive {
+    /// The target device name (`vda`, `sda`, `hdc`).
+    pub id: String,
+    pub kind: DriveKind,
+    /// Bus the guest sees (`virtio`, `sata`, `scsi`, `ide`, `usb`, `fdc`).
+    pub bus: String,
+    pub capacity_bytes: Option<u64>,
+    /// Backing file, block device or volume, if any medium is present.
+    pub source: Option<String>,
+    pub read_only: bool,
+}
+
+/// Everything bmcd reads about one system, fresh from the hypervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputerSystem {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub power_state: PowerState,
+    pub health: Health,
+    pub processor_count: u32,
+    pub memory_mib: u64,
+    /// `x86_64`, `aarch64`, ...
+    pub architecture: String,
+    /// Machine type (`pc-q35-7.2`, ...).
+    pub machine: String,
+    pub boot_mode: BootMode,
+    pub ethernet_interfaces: Vec<EthernetInterface>,
+    pub drives: Vec<Drive>,
+}
+
+impl ComputerSystem {
+    pub fn ethernet_interface(&self, id: &str) -> Option<&EthernetInterface> {
+        self.ethernet_interfaces.iter().find(|n| n.id == id)
+    }
+
+    /// Drives that hold fixed disks (CD and floppy drives are removable media).
+    pub fn disks(&self) -> impl Iterator<Item = &Drive> {
+        self.drives.iter().filter(|d| d.kind == DriveKind::Disk)
+    }
+
+    pub fn disk(&self, id: &str) -> Option<&Drive> {
+        self.disks().find(|d| d.id == id)
+    }
+}
+
+/// Errors of a hypervisor backend, in Redfish terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HypervisorError {
+    /// No system has this id.
+    SystemNotFound(String),
+    /// The reset cannot be done from the system's current power state.
+    InvalidTransition {
+        reset_type: ResetType,
+        power_state: PowerState,
+        reason: &'static str,
+    },
+    /// The hypervisor cannot do this operation at all.
+    Unsupported(String),
+    /// The hypervisor is unreachable or did not answer in time.
+    Unavailable(String),
+    /// The hypervisor reported a failure.
+    Failed(String),
+}
+
+impl fmt::Display for HypervisorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HypervisorError::SystemNotFound(id) => write!(f, "system {id} not found"),
+            HypervisorError::InvalidTransition {
+                reset_type,
+                power_state,
+                reason,
+            } => write!(
+                f,
+                "reset type {reset_type} is not possible while the system is {power_state:?}: {reason}"
+            ),
+            HypervisorError::Unsupported(what) => write!(f, "not supported by the hypervisor: {what}"),
+            HypervisorError::Unavailable(what) => write!(f, "hypervisor unavailable: {what}"),
+            HypervisorError::Failed(what) => write!(f, "hypervisor operation failed: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for HypervisorError {}
+
+/// A hypervisor as a BMC sees it: systems to list, read and reset.
+pub trait Hypervisor: Send + Sync + 'static {
+    fn list_systems(&self) -> BoxFuture<'_, Result<Vec<SystemSummary>, HypervisorError>>;
+
+    /// Reads one system by its id (UUID).
+    fn system(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>>;
+
+    /// Maps a domain name to its id, for clients that address systems by name.
+    fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>>;
+
+    fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// The reset types this backend can carry out.
+    fn supported_reset_types(&self) -> &'static [ResetType];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_type_names_round_trip() {
+        for r in ResetType::ALL {
+            assert_eq!(ResetType::parse(r.as_str()), Some(r));
+            let json = serde_json::to_string(&r).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+        }
+        assert_eq!(ResetType::parse("Reboot"), None);
+    }
+}

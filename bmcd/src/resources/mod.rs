@@ -1,0 +1,42 @@
+//! One file per Redfish resource family. Each declares its routes (path,
+//! method, privilege, handler) and translates between Redfish JSON and the model.
+
+pub mod account_service;
+pub mod chassis;
+pub mod json_schemas;
+pub mod managers;
+pub mod registries;
+pub mod service_root;
+pub mod session_service;
+pub mod systems;
+
+use serde_json::{json, Value};
+
+use crate::schemas::Schema;
+
+/// `{"@odata.id": uri}`.
+pub fn link(uri: &str) -> Value {
+    json!({ "@odata.id": uri })
+}
+
+/// A resource collection document.
+pub fn collection(
+    schema: &Schema,
+    uri: &str,
+    name: &str,
+    members: impl IntoIterator<Item = String>,
+) -> Value {
+    let members: Vec<Value> = members.into_iter().map(|m| link(&m)).collect();
+    json!({
+        "@odata.id": uri,
+        "@odata.type": schema.odata_type(),
+        "Name": name,
+        "Members@odata.count": members.len(),
+        "Members": members,
+    })
+}
+
+/// `Status` of an enabled, healthy component.
+pub fn status_ok() -> Value {
+    json!({ "State": "Enabled", "Health": "OK" })
+}

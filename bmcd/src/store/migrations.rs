@@ -1,0 +1,79 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//!
+//! Each entry upgrades the schema from version N to N+1 and runs in its own
+//! transaction. Entries are never edited once released; new ones are appended.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions, settings
+    "CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_name TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role_id TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        last_failure INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        password_change_required INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        token_hash BLOB NOT NULL UNIQUE,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        created INTEGER NOT NULL,
+        last_used INTEGER NOT NULL,
+        client_address TEXT NOT NULL
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Io(format!(
+            "state database has schema version {current}, newer than this bmcd ({SCHEMA_VERSION}); \
+             refusing to downgrade"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        migrate(&mut conn).expect("first");
+        migrate(&mut conn).expect("second");
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("set");
+        assert!(migrate(&mut conn).is_err());
+    }
+}

@@ -1,0 +1,402 @@
+//! Durable state in SQLite: one thread owns the connection (WAL mode), async
+//! callers send it jobs and await the answer. `rusqlite` never leaves this module.
+
+mod migrations;
+
+use std::path::Path;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+pub use migrations::SCHEMA_VERSION;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+const QUEUE_DEPTH: usize = 1024;
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A row with the same unique key exists.
+    Conflict(String),
+    /// No such row.
+    NotFound,
+    /// The database could not be opened, read or written.
+    Io(String),
+    /// The store thread is gone or overloaded.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(what) => write!(f, "already exists: {what}"),
+            StoreError::NotFound => f.write_str("no such record"),
+            StoreError::Io(what) => write!(f, "state database error: {what}"),
+            StoreError::Unavailable(what) => write!(f, "state database unavailable: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+            if code.code == rusqlite::ErrorCode::ConstraintViolation {
+                return StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()));
+            }
+        }
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// A user account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub id: i64,
+    pub user_name: String,
+    /// PHC-style PBKDF2 string; never the password.
+    pub password_hash: String,
+    pub role_id: String,
+    pub enabled: bool,
+    /// Failed logins since the last success or counter reset.
+    pub failed_logins: u32,
+    /// Unix time of the last failed login.
+    pub last_failure: i64,
+    /// Unix time until which the account is locked out; 0 when not locked.
+    pub locked_until: i64,
+    pub password_change_required: bool,
+}
+
+/// A login session as stored: the token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub token_hash: [u8; 32],
+    pub account_id: i64,
+    pub created: i64,
+    pub last_used: i64,
+    pub client_address: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    jobs: SyncSender<Job>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it to the
+    /// current schema and starts the store thread. Blocking.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        migrations::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start store thread: {e}")))?;
+        Ok(Store { jobs: tx })
+    }
+
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Unavailable("queue full".into())),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(StoreError::Unavailable("store thread stopped".into()))
+            }
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, answer).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::Unavailable("store thread dropped the call".into())),
+            Err(_) => Err(StoreError::Unavailable("store did not answer in time".into())),
+        }
+    }
+
+    // ---- settings -------------------------------------------------------
+
+    pub async fn setting(&self, key: &'static str) -> Result<Option<String>, StoreError> {
+        self.call(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub async fn set_setting(&self, key: &'static str, value: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- accounts -------------------------------------------------------
+
+    pub async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, user_name, password_hash, role_id, enabled, failed_logins,
+                        last_failure, locked_until, password_change_required
+                 FROM accounts ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(AccountRecord {
+                    id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    role_id: r.get(3)?,
+                    enabled: r.get(4)?,
+                    failed_logins: r.get(5)?,
+                    last_failure: r.get(6)?,
+                    locked_until: r.get(7)?,
+                    password_change_required: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Inserts a new account and returns it with its id.
+    pub async fn insert_account(&self, mut account: AccountRecord) -> Result<AccountRecord, StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO accounts(user_name, password_hash, role_id, enabled, failed_logins,
+                                      last_failure, locked_until, password_change_required)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    account.user_name,
+                    account.password_hash,
+                    account.role_id,
+                    account.enabled,
+                    account.failed_logins,
+                    account.last_failure,
+                    account.locked_until,
+                    account.password_change_required
+                ],
+            )?;
+            account.id = c.last_insert_rowid();
+            Ok(account)
+        })
+        .await
+    }
+
+    pub async fn update_account(&self, account: AccountRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE accounts SET user_name = ?2, password_hash = ?3, role_id = ?4, enabled = ?5,
+                        failed_logins = ?6, last_failure = ?7, locked_until = ?8,
+                        password_change_required = ?9
+                 WHERE id = ?1",
+                params![
+                    account.id,
+                    account.user_name,
+                    account.password_hash,
+                    account.role_id,
+                    account.enabled,
+                    account.failed_logins,
+                    account.last_failure,
+                    account.locked_until,
+                    account.password_change_required
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes an account and, in the same transaction, its sessions.
+    pub async fn delete_account(&self, id: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM sessions WHERE account_id = ?1", [id])?;
+            let n = tx.execute("DELETE FROM accounts WHERE id = ?1", [id])?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- sessions -------------------------------------------------------
+
+    pub async fn sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, token_hash, account_id, created, last_used, client_address
+                 FROM sessions ORDER BY created",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let hash: Vec<u8> = r.get(1)?;
+                Ok((
+                    SessionRecord {
+                        id: r.get(0)?,
+                        token_hash: [0; 32],
+                        account_id: r.get(2)?,
+                        created: r.get(3)?,
+                        last_used: r.get(4)?,
+                        client_address: r.get(5)?,
+                    },
+                    hash,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (mut rec, hash) = row?;
+                // A row whose hash is not 32 bytes cannot match any token: drop it.
+                if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+                    rec.token_hash = h;
+                    out.push(rec);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn insert_session(&self, s: SessionRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO sessions(id, token_hash, account_id, created, last_used, client_address)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.id,
+                    s.token_hash.as_slice(),
+                    s.account_id,
+                    s.created,
+                    s.last_used,
+                    s.client_address
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_sessions(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            for id in &ids {
+                tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records when sessions were last used (written behind, in batches).
+    pub async fn touch_sessions(&self, uses: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            for (id, t) in &uses {
+                tx.execute("UPDATE sessions SET last_used = ?2 WHERE id = ?1", params![id, t])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str) -> AccountRecord {
+        AccountRecord {
+            id: 0,
+            user_name: name.into(),
+            password_hash: "h".into(),
+            role_id: "Administrator".into(),
+            enabled: true,
+            failed_logins: 0,
+            last_failure: 0,
+            locked_until: 0,
+            password_change_required: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts_and_sessions_survive_reopen() {
+        let dir = std::env::temp_dir().join(format!("bmcd-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = Store::open(&path).expect("opens");
+            let a = store.insert_account(account("alice")).await.expect("insert");
+            assert!(a.id > 0);
+            let dup = store.insert_account(account("alice")).await;
+            assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+            store
+                .insert_session(SessionRecord {
+                    id: "s1".into(),
+                    token_hash: [7; 32],
+                    account_id: a.id,
+                    created: 1,
+                    last_used: 2,
+                    client_address: "127.0.0.1".into(),
+                })
+                .await
+                .expect("session");
+            store
+                .touch_sessions(vec![("s1".into(), 99)])
+                .await
+                .expect("touch");
+            store
+                .set_setting("session_timeout", "600".into())
+                .await
+                .expect("setting");
+        }
+        let store = Store::open(&path).expect("reopens");
+        let accounts = store.accounts().await.expect("accounts");
+        assert_eq!(accounts.len(), 1);
+        let sessions = store.sessions().await.expect("sessions");
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].token_hash, [7; 32]);
+        assert_eq!(sessions[0].last_used, 99);
+        assert_eq!(
+            store.setting("session_timeout").await.expect("get").as_deref(),
+            Some("600")
+        );
+        store.delete_account(accounts[0].id).await.expect("delete");
+        assert!(store.sessions().await.expect("sessions").is_empty());
+        assert_eq!(
+            store.delete_account(accounts[0].id).await,
+            Err(StoreError::NotFound)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

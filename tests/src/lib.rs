@@ -1,0 +1,362 @@
+//! Test kit: runs a real bmcd in-process (TLS, SQLite, libvirt) on 127.0.0.1:0
+//! and talks to it over HTTPS like any Redfish client.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("redfin-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One domain of a libvirt test-driver node file.
+pub struct TestDomain {
+    pub name: String,
+    pub uuid: String,
+    pub running: bool,
+}
+
+/// Writes a libvirt test-driver node file with `n` domains (`vm-1` ...), every
+/// other one shut off, each with a disk, a CD drive and a NIC. Returns the URI.
+pub fn test_node(dir: &Path, n: usize) -> (String, Vec<TestDomain>) {
+    let mut xml = String::from(
+        "<node>\n  <cpu><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads>\
+         <active>2</active><mhz>2000</mhz><model>x86_64</model></cpu>\n  <memory>16777216</memory>\n",
+    );
+    let mut domains = Vec::new();
+    for i in 1..=n {
+        let name = format!("vm-{i}");
+        let uuid = format!("00000000-0000-4000-8000-{i:012x}");
+        let running = i % 2 == 1;
+        xml.push_str(&format!(
+            "  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\n\
+             <name>{name}</name><uuid>{uuid}</uuid><memory unit='MiB'>512</memory><vcpu>2</vcpu>\n\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os>\n\
+             <devices>\n\
+               <disk type='file' device='disk'><source file='/var/lib/redfin/{name}.qcow2'/><target dev='vda' bus='virtio'/></disk>\n\
+               <disk type='file' device='cdrom'><target dev='sda' bus='sata'/><readonly/></disk>\n\
+               <interface type='network'><mac address='52:54:00:00:{:02x}:{:02x}'/><source network='default'/><model type='virtio'/></interface>\n\
+             </devices>\n\
+             <test:runstate>{}</test:runstate>\n\
+             </domain>\n",
+            i / 256,
+            i % 256,
+            if running { 1 } else { 5 }
+        ));
+        domains.push(TestDomain { name, uuid, running });
+    }
+    xml.push_str("</node>\n");
+    let file = dir.join("node.xml");
+    std::fs::write(&file, xml).expect("write node file");
+    (format!("test://{}", file.display()), domains)
+}
+
+/// A bmcd running in this process.
+pub struct TestBmc {
+    pub addr: SocketAddr,
+    pub state_dir: PathBuf,
+    pub libvirt_uri: String,
+    running: Option<bmcd::Running>,
+}
+
+impl TestBmc {
+    pub fn config(state_dir: &Path, libvirt_uri: &str) -> bmcd::config::Config {
+        bmcd::config::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            libvirt_uri: libvirt_uri.to_owned(),
+            state_dir: state_dir.to_owned(),
+            admin_user: ADMIN.to_owned(),
+            admin_password: Some(ADMIN_PASSWORD.to_owned()),
+            log: "warn".to_owned(),
+            shutdown_grace_s: 2,
+            ..bmcd::config::Config::default()
+        }
+    }
+
+    pub async fn start_with(config: bmcd::config::Config) -> TestBmc {
+        let state_dir = config.state_dir.clone();
+        let libvirt_uri = config.libvirt_uri.clone();
+        let running = bmcd::start(config).await.expect("bmcd starts");
+        TestBmc {
+            addr: running.https,
+            state_dir,
+            libvirt_uri,
+            running: Some(running),
+        }
+    }
+
+    pub async fn start(state_dir: &Path, libvirt_uri: &str) -> TestBmc {
+        TestBmc::start_with(TestBmc::config(state_dir, libvirt_uri)).await
+    }
+
+    pub fn running(&self) -> &bmcd::Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr)
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client().basic(ADMIN, ADMIN_PASSWORD)
+    }
+}
+
+#[derive(Debug)]
+struct AcceptAnyCert;
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Basic(String, String),
+    Token(String),
+}
+
+/// A minimal HTTPS Redfish client (one connection per request).
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    auth: Auth,
+    tls: TlsConnector,
+    extra_headers: Vec<(String, String)>,
+}
+
+/// A response, with the body parsed as JSON when it is JSON.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The first `MessageId` of a Redfish error body.
+    pub fn message_id(&self) -> String {
+        self.json["error"]["@Message.ExtendedInfo"][0]["MessageId"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
+                .with_no_client_auth();
+        Client {
+            addr,
+            auth: Auth::None,
+            tls: TlsConnector::from(Arc::new(config)),
+            extra_headers: Vec::new(),
+        }
+    }
+
+    pub fn basic(mut self, user: &str, pass: &str) -> Client {
+        self.auth = Auth::Basic(user.to_owned(), pass.to_owned());
+        self
+    }
+
+    pub fn token(mut self, token: &str) -> Client {
+        self.auth = Auth::Token(token.to_owned());
+        self
+    }
+
+    pub fn anonymous(mut self) -> Client {
+        self.auth = Auth::None;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Client {
+        self.extra_headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: Option<&str>,
+    ) -> Resp {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let tls = self
+            .tls
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("TLS handshake");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        match &self.auth {
+            Auth::None => {}
+            Auth::Basic(u, p) => {
+                let cred = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                req = req.header("authorization", format!("Basic {cred}"));
+            }
+            Auth::Token(t) => req = req.header("x-auth-token", t.as_str()),
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        for (k, v) in &self.extra_headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req.body(Full::new(body.unwrap_or_default())).expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.raw(Method::GET, path, None, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.raw(Method::DELETE, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.raw(
+            Method::POST,
+            path,
+            Some(Bytes::from(body.to_string())),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.raw(
+            Method::PATCH,
+            path,
+            Some(Bytes::from(body.to_string())),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    /// Logs in; returns the token and the session URI.
+    pub async fn login(&self, user: &str, pass: &str) -> (String, String) {
+        let r = self
+            .clone()
+            .anonymous()
+            .post(
+                "/redfish/v1/SessionService/Sessions",
+                serde_json::json!({"UserName": user, "Password": pass}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "login failed: {:?}", r.json);
+        let token = r.header("x-auth-token").expect("token").to_owned();
+        let location = r.header("location").expect("location").to_owned();
+        (token, location)
+    }
+}
+
+/// The DMTF CSDL schema folder (../shared/redfish-conformance/share/SchemaFiles
+/// beside the repository, or `REDFIN_SCHEMA_DIR`).
+pub fn schema_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("REDFIN_SCHEMA_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/redfish-conformance/share/SchemaFiles")
+}
