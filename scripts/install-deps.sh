@@ -14,7 +14,8 @@ PKGS=(
   pkg-config libvirt-dev libsqlite3-dev          # build: virt-sys, rusqlite
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu  # libvirt test driver + real libvirtd
   qemu-system-x86 ovmf busybox-static            # tiny TCG guests, UEFI firmware
-  wrk curl openssl cpio xorriso                  # benchmarks, tests, test ISOs
+  wrk curl openssl cpio xorriso                  # benchmarks, tests
+  grub-common grub-pc-bin grub-efi-amd64-bin mtools dosfstools  # bootable test ISO and disk
 )
 
 missing=()

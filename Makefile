@@ -1,0 +1,48 @@
+# Redfin: one entry point for building, running and testing.
+#   make run    install what is missing, build, start bmcd on https://127.0.0.1:8443 (libvirt test driver)
+#   make test   the whole suite: style, lints, unit + integration tests (test driver and a real
+#               libvirtd with a tiny TCG guest), DMTF Service Validator and Use-Case Checkers
+SHELL := /bin/bash
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:8443
+LIBVIRT_URI ?= test:///default
+RUN_STATE ?= target/run-state
+
+.PHONY: all deps build release run run-reset test fmt-check lint unit conformance e2e clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --locked
+
+release: deps
+	$(CARGO) build --locked --release
+
+run: release
+	@mkdir -p $(RUN_STATE)
+	@if [ ! -e $(RUN_STATE)/bmcd.sqlite3 ]; then echo "First start: bmcd prints the admin password once, below."; \
+	 else echo "State kept in $(RUN_STATE) (admin password as printed at first start; 'make run-reset' starts over)."; fi
+	./target/release/bmcd --listen $(LISTEN) --libvirt-uri $(LIBVIRT_URI) --state-dir $(RUN_STATE)
+
+run-reset:
+	rm -rf $(RUN_STATE)
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint: deps
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit: deps
+	$(CARGO) test --locked --workspace
+
+conformance: build
+	./tests/conformance/run.sh
+
+test: deps fmt-check lint unit conformance
+
+clean:
+	$(CARGO) clean

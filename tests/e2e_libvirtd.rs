@@ -1,0 +1,201 @@
+//! End to end against a real libvirtd (private, started here) with a tiny TCG
+//! guest: Redfish resets change what `virsh domstate` reports and what the
+//! guest's serial console shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::StatusCode;
+use redfin_tests::{TempDir, TestBmc};
+use serde_json::json;
+use tokio::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+async fn run(cmd: &mut Command) -> String {
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("command timed out")
+        .expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A private libvirtd, stopped (with its guests) when dropped.
+struct Libvirtd {
+    dir: PathBuf,
+    uri: String,
+}
+
+impl Libvirtd {
+    async fn start(dir: &Path) -> Libvirtd {
+        let out = run(Command::new(repo().join("tests/e2e/libvirtd.sh"))
+            .arg("start")
+            .arg(dir))
+        .await;
+        let uri = out
+            .lines()
+            .find_map(|l| l.strip_prefix("LIBVIRT_URI="))
+            .expect("URI line")
+            .to_owned();
+        Libvirtd {
+            dir: dir.to_owned(),
+            uri,
+        }
+    }
+
+    async fn virsh(&self, args: &[&str]) -> String {
+        run(Command::new("virsh")
+            .arg("-q")
+            .arg("-c")
+            .arg(&self.uri)
+            .args(args))
+        .await
+    }
+
+    async fn domstate(&self, name: &str) -> String {
+        self.virsh(&["domstate", name]).await.trim().to_owned()
+    }
+}
+
+impl Drop for Libvirtd {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(repo().join("tests/e2e/libvirtd.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn markers(log: &Path) -> usize {
+    std::fs::read(log)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .matches("REDFIN-GUEST-BOOTED source=initrd")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn redfish_resets_drive_a_real_tcg_guest() {
+    tokio::time::timeout(Duration::from_secs(420), scenario())
+        .await
+        .expect("the end-to-end scenario took too long");
+}
+
+async fn scenario() {
+    let cache = repo().join("target/e2e-cache");
+    run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
+    let work = TempDir::new("e2e");
+    let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+
+    let serial = work.path().join("serial.log");
+    let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
+        .arg("redfin-e2e")
+        .arg(&cache)
+        .arg(&serial))
+    .await;
+    let xml_file = work.path().join("domain.xml");
+    std::fs::write(&xml_file, xml).expect("write XML");
+    lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+    let uuid = lv.virsh(&["domuuid", "redfin-e2e"]).await.trim().to_owned();
+
+    let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+    let admin = bmc.admin();
+    let system = format!("/redfish/v1/Systems/{uuid}");
+    let reset = format!("{system}/Actions/ComputerSystem.Reset");
+    let power = |admin: redfin_tests::Client, system: String| async move {
+        admin.get(&system).await.json["PowerState"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    let r = admin.get("/redfish/v1/Systems").await;
+    assert!(r.json["Members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .any(|m| m["@odata.id"] == system.as_str()));
+    assert_eq!(lv.domstate("redfin-e2e").await, "shut off");
+    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
+
+    // On: the domain runs and the guest boots.
+    let r = admin.post(&reset, json!({"ResetType": "On"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    assert_eq!(lv.domstate("redfin-e2e").await, "running");
+    assert_eq!(power(admin.clone(), system.clone()).await, "On");
+    wait_for("first boot", Duration::from_secs(90), async || {
+        markers(&serial) >= 1
+    })
+    .await;
+
+    // GracefulShutdown: ACPI power button; the guest powers itself off.
+    let r = admin.post(&reset, json!({"ResetType": "GracefulShutdown"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_for("ACPI shutdown", Duration::from_secs(60), async || {
+        lv.domstate("redfin-e2e").await == "shut off"
+    })
+    .await;
+    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
+
+    // PowerCycle from off powers on; ForceRestart reboots the guest.
+    let r = admin.post(&reset, json!({"ResetType": "PowerCycle"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    assert_eq!(lv.domstate("redfin-e2e").await, "running");
+    // The serial log is rewritten at each start of the domain.
+    wait_for("boot after power cycle", Duration::from_secs(90), async || {
+        markers(&serial) >= 1
+    })
+    .await;
+    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_for("boot after forced restart", Duration::from_secs(90), async || {
+        markers(&serial) >= 2
+    })
+    .await;
+    assert_eq!(lv.domstate("redfin-e2e").await, "running");
+
+    // Nmi reaches the running guest's kernel.
+    let r = admin.post(&reset, json!({"ResetType": "Nmi"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_for("NMI in the guest", Duration::from_secs(30), async || {
+        std::fs::read(&serial)
+            .map(|b| String::from_utf8_lossy(&b).contains("NMI received"))
+            .unwrap_or(false)
+    })
+    .await;
+
+    // ForceOff pulls the plug at once.
+    let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    assert_eq!(lv.domstate("redfin-e2e").await, "shut off");
+    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
+
+    // A change made behind the BMC's back shows on the next read.
+    lv.virsh(&["start", "redfin-e2e"]).await;
+    assert_eq!(power(admin.clone(), system.clone()).await, "On");
+    lv.virsh(&["destroy", "redfin-e2e"]).await;
+    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
+
+    bmc.stop().await;
+    drop(lv);
+}
