@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::auth::Authority;
+use crate::boot::BootService;
 use crate::model::Hypervisor;
 use crate::router::Router;
+use crate::store::Store;
 
 /// Facts about this BMC itself.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct ServiceInfo {
 pub struct App {
     pub hypervisor: Arc<dyn Hypervisor>,
     pub auth: Arc<Authority>,
+    pub store: Store,
+    pub boot: Arc<BootService>,
     pub router: Router,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod boot;
 pub mod config;
 pub mod error;
 pub mod host;
@@ -63,6 +64,8 @@ pub struct Running {
     pub admin_user: String,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Event followers: they never end by themselves.
+    followers: Vec<JoinHandle<()>>,
     auth: Arc<Authority>,
 }
 
@@ -70,6 +73,9 @@ impl Running {
     /// Stops accepting, drains in-flight requests, saves session state.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        for f in &self.followers {
+            f.abort();
+        }
         for t in self.tasks {
             let _ = t.await;
         }
@@ -186,9 +192,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
 
+    let hypervisor: Arc<dyn model::Hypervisor> = Arc::new(hypervisor);
+    let boot = boot::BootService::new(Arc::clone(&hypervisor), store.clone());
+    let boot_watch = Arc::clone(&boot).watch();
     let app = Arc::new(App {
-        hypervisor: Arc::new(hypervisor),
+        hypervisor,
         auth: Arc::clone(&auth),
+        store,
+        boot,
         router: router::Router::new(router::all_routes()),
         service: ServiceInfo {
             uuid,
@@ -248,6 +259,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
+        followers: vec![boot_watch],
         auth,
     })
 }

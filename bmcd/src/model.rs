@@ -88,6 +88,99 @@ pub enum BootMode {
     UEFI,
 }
 
+/// A `BootSourceOverrideTarget` that a libvirt domain can honour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootSource {
+    None,
+    Pxe,
+    Hdd,
+    Cd,
+    Usb,
+    Floppy,
+}
+
+impl BootSource {
+    pub const ALL: [BootSource; 6] = [
+        BootSource::None,
+        BootSource::Pxe,
+        BootSource::Hdd,
+        BootSource::Cd,
+        BootSource::Usb,
+        BootSource::Floppy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootSource::None => "None",
+            BootSource::Pxe => "Pxe",
+            BootSource::Hdd => "Hdd",
+            BootSource::Cd => "Cd",
+            BootSource::Usb => "Usb",
+            BootSource::Floppy => "Floppy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BootSource> {
+        BootSource::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// `BootSourceOverrideEnabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootOverrideEnabled {
+    Disabled,
+    Once,
+    Continuous,
+}
+
+impl BootOverrideEnabled {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootOverrideEnabled::Disabled => "Disabled",
+            BootOverrideEnabled::Once => "Once",
+            BootOverrideEnabled::Continuous => "Continuous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BootOverrideEnabled> {
+        [
+            BootOverrideEnabled::Disabled,
+            BootOverrideEnabled::Once,
+            BootOverrideEnabled::Continuous,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+}
+
+/// A device the system can boot from (`BootOption`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootOption {
+    /// The device's id: a drive's target (`vda`, `sda`) or a NIC id (`NIC1`).
+    pub id: String,
+    pub source: BootSource,
+}
+
+/// A domain lifecycle change reported by the hypervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleEvent {
+    Defined,
+    Undefined,
+    Started,
+    Suspended,
+    Resumed,
+    ShuttingDown,
+    Stopped,
+    Crashed,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemEvent {
+    pub system_id: String,
+    pub event: LifecycleEvent,
+}
+
 /// A system as listed in the Systems collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemSummary {
@@ -148,6 +241,15 @@ pub struct ComputerSystem {
     pub boot_mode: BootMode,
     pub ethernet_interfaces: Vec<EthernetInterface>,
     pub drives: Vec<Drive>,
+    /// Devices the firmware can boot from.
+    pub boot_options: Vec<BootOption>,
+    /// Boot order of the stored definition (used at the next start), by option id.
+    pub boot_order: Vec<String>,
+    /// The running instance started with another boot order than the stored
+    /// definition has now: only a cold restart applies it.
+    pub boot_change_pending: bool,
+    /// The domain boots a kernel directly; firmware boot devices are not used.
+    pub direct_kernel_boot: bool,
 }
 
 impl ComputerSystem {
@@ -216,6 +318,13 @@ pub trait Hypervisor: Send + Sync + 'static {
     fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>>;
 
     fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Stores a new boot order (option ids, first boots first) in the system's
+    /// definition; it applies from the next start.
+    fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Lifecycle events of every system, including changes made outside bmcd.
+    fn events(&self) -> tokio::sync::broadcast::Receiver<SystemEvent>;
 
     /// The reset types this backend can carry out.
     fn supported_reset_types(&self) -> &'static [ResetType];

@@ -55,6 +55,8 @@ schemas! {
     COMPUTER_SYSTEM_COLLECTION = "ComputerSystemCollection" "";
     COMPUTER_SYSTEM = "ComputerSystem" "v1_27_0";
     ACTION_INFO = "ActionInfo" "v1_5_0";
+    BOOT_OPTION_COLLECTION = "BootOptionCollection" "";
+    BOOT_OPTION = "BootOption" "v1_0_6";
     ETHERNET_INTERFACE_COLLECTION = "EthernetInterfaceCollection" "";
     ETHERNET_INTERFACE = "EthernetInterface" "v1_12_4";
     PROCESSOR_COLLECTION = "ProcessorCollection" "";

@@ -1,6 +1,6 @@
 //! Reads what a BMC reports from a libvirt domain XML description.
 
-use crate::model::{BootMode, Drive, DriveKind, EthernetInterface};
+use crate::model::{BootMode, BootOption, BootSource, Drive, DriveKind, EthernetInterface};
 
 /// The facts of a domain's XML that become Redfish properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,10 @@ pub struct DomainDescription {
     pub boot_mode: BootMode,
     pub interfaces: Vec<EthernetInterface>,
     pub drives: Vec<Drive>,
+    pub boot_options: Vec<BootOption>,
+    /// Option ids in boot order (per-device `<boot order>` or `<os><boot dev>`).
+    pub boot_order: Vec<String>,
+    pub direct_kernel_boot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +156,13 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
             }
         }
     }
+    let boot_options = boot_options(&interfaces, &drives);
+    let boot_order = boot_order(dom, &boot_options);
+    let direct_kernel_boot = os.is_some_and(|o| child(o, "kernel").is_some());
     Ok(DomainDescription {
+        boot_options,
+        boot_order,
+        direct_kernel_boot,
         name,
         uuid,
         description,
@@ -164,6 +174,133 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
         interfaces,
         drives,
     })
+}
+
+fn boot_options(interfaces: &[EthernetInterface], drives: &[Drive]) -> Vec<BootOption> {
+    let mut options: Vec<BootOption> = drives
+        .iter()
+        .map(|d| BootOption {
+            id: d.id.clone(),
+            source: match (d.kind, d.bus.as_str()) {
+                (DriveKind::Cdrom, _) => BootSource::Cd,
+                (DriveKind::Floppy, _) => BootSource::Floppy,
+                (DriveKind::Disk, "usb") => BootSource::Usb,
+                (DriveKind::Disk, _) => BootSource::Hdd,
+            },
+        })
+        .collect();
+    options.extend(interfaces.iter().map(|n| BootOption {
+        id: n.id.clone(),
+        source: BootSource::Pxe,
+    }));
+    options
+}
+
+/// The device elements that can carry `<boot order>`, paired with option ids.
+fn bootable_devices<'a, 'i>(dom: roxmltree::Node<'a, 'i>) -> Vec<(String, roxmltree::Node<'a, 'i>)> {
+    let mut out = Vec::new();
+    let Some(devices) = child(dom, "devices") else {
+        return out;
+    };
+    let mut nic = 0;
+    for dev in devices.children().filter(|c| c.is_element()) {
+        match dev.tag_name().name() {
+            "disk" => {
+                if let Some(id) = child(dev, "target").and_then(|t| t.attribute("dev")) {
+                    out.push((id.to_owned(), dev));
+                }
+            }
+            "interface" if child(dev, "mac").and_then(|m| m.attribute("address")).is_some() => {
+                nic += 1;
+                out.push((format!("NIC{nic}"), dev));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn boot_order(dom: roxmltree::Node<'_, '_>, options: &[BootOption]) -> Vec<String> {
+    let mut per_device: Vec<(u32, String)> = bootable_devices(dom)
+        .into_iter()
+        .filter_map(|(id, dev)| {
+            let order = child(dev, "boot")?.attribute("order")?.parse().ok()?;
+            Some((order, id))
+        })
+        .collect();
+    if !per_device.is_empty() {
+        per_device.sort();
+        return per_device.into_iter().map(|(_, id)| id).collect();
+    }
+    // Legacy <os><boot dev='...'/>: each names a class of device; the firmware
+    // tries the first device of that class.
+    let first = |pred: &dyn Fn(&BootOption) -> bool| options.iter().find(|o| pred(o)).map(|o| o.id.clone());
+    let mut order = Vec::new();
+    let os_boots: Vec<&str> = child(dom, "os")
+        .map(|o| {
+            o.children()
+                .filter(|c| c.has_tag_name("boot"))
+                .filter_map(|b| b.attribute("dev"))
+                .collect()
+        })
+        .unwrap_or_default();
+    for dev in os_boots {
+        let id = match dev {
+            "hd" => first(&|o| matches!(o.source, BootSource::Hdd | BootSource::Usb)),
+            "cdrom" => first(&|o| o.source == BootSource::Cd),
+            "fd" => first(&|o| o.source == BootSource::Floppy),
+            "network" => first(&|o| o.source == BootSource::Pxe),
+            _ => None,
+        };
+        if let Some(id) = id {
+            if !order.contains(&id) {
+                order.push(id);
+            }
+        }
+    }
+    order
+}
+
+/// Rewrites a domain definition so that it boots from `order` (option ids,
+/// first boots first): every `<boot>` element is removed and each listed device
+/// gets `<boot order='N'/>`. Everything else is kept byte for byte.
+pub fn with_boot_order(xml: &str, order: &[String]) -> Result<String, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let dom = doc.root_element();
+    let devices = bootable_devices(dom);
+    for id in order {
+        if !devices.iter().any(|(d, _)| d == id) {
+            return Err(DomainXmlError(format!("no bootable device {id}")));
+        }
+    }
+    // (position, bytes to remove, text to insert), applied from the end.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    if let Some(os) = child(dom, "os") {
+        for b in os.children().filter(|c| c.has_tag_name("boot")) {
+            let r = b.range();
+            edits.push((r.start, r.end - r.start, String::new()));
+        }
+    }
+    for (id, dev) in &devices {
+        for b in dev.children().filter(|c| c.has_tag_name("boot")) {
+            let r = b.range();
+            edits.push((r.start, r.end - r.start, String::new()));
+        }
+        if let Some(pos) = order.iter().position(|o| o == id) {
+            let r = dev.range();
+            let text = &xml[r.clone()];
+            let Some(close) = text.rfind("</") else {
+                return Err(DomainXmlError(format!("device {id} has no closing tag")));
+            };
+            edits.push((r.start + close, 0, format!("<boot order='{}'/>", pos + 1)));
+        }
+    }
+    edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut out = xml.to_owned();
+    for (pos, len, text) in edits {
+        out.replace_range(pos..pos + len, &text);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -237,6 +374,42 @@ mod tests {
         assert_eq!(d.boot_mode, BootMode::Legacy);
         assert_eq!(d.memory_kib, 1024);
         assert_eq!(d.vcpus, 1);
+    }
+
+    #[test]
+    fn boot_order_from_per_device_and_legacy_elements() {
+        let d = parse(Q35_UEFI).expect("parses");
+        assert_eq!(d.boot_order, Vec::<String>::new());
+        let ids: Vec<(&str, BootSource)> = d.boot_options.iter().map(|o| (o.id.as_str(), o.source)).collect();
+        assert_eq!(
+            ids,
+            vec![
+                ("vda", BootSource::Hdd),
+                ("sda", BootSource::Cd),
+                ("NIC1", BootSource::Pxe),
+                ("NIC2", BootSource::Pxe)
+            ]
+        );
+        let legacy = Q35_UEFI.replace(
+            "<os firmware='efi'>",
+            "<os firmware='efi'><boot dev='cdrom'/><boot dev='hd'/>",
+        );
+        assert_eq!(parse(&legacy).expect("parses").boot_order, vec!["sda", "vda"]);
+    }
+
+    #[test]
+    fn rewriting_the_boot_order_keeps_everything_else() {
+        let legacy = Q35_UEFI.replace("<os firmware='efi'>", "<os firmware='efi'><boot dev='hd'/>");
+        let order = vec!["NIC2".to_owned(), "vda".to_owned()];
+        let out = with_boot_order(&legacy, &order).expect("rewrites");
+        let d = parse(&out).expect("still parses");
+        assert_eq!(d.boot_order, order);
+        assert!(!out.contains("<boot dev="));
+        assert_eq!(d.drives, parse(&legacy).expect("parses").drives);
+        // And back to no explicit order.
+        let cleared = with_boot_order(&out, &[]).expect("rewrites");
+        assert!(!cleared.contains("<boot"));
+        assert!(with_boot_order(&legacy, &["nope".to_owned()]).is_err());
     }
 
     #[test]

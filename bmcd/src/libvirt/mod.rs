@@ -7,21 +7,27 @@
 //! leave this module.
 
 pub mod domain_xml;
+pub mod events;
 pub mod reset_plan;
 
+use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::error::ErrorNumber;
 
 use crate::model::{
-    BoxFuture, ComputerSystem, Health, Hypervisor, HypervisorError, ResetType, SystemSummary,
+    BoxFuture, ComputerSystem, Health, Hypervisor, HypervisorError, LifecycleEvent, ResetType, SystemEvent,
+    SystemSummary,
 };
-use reset_plan::{reset_plan, Op, RunState};
+use reset_plan::{cold_restart, reset_plan, Op, RunState};
+
+/// Systems to start again once they have stopped (graceful cold restarts).
+type RestartSet = Arc<Mutex<HashSet<String>>>;
 
 type Job = Box<dyn FnOnce(&Connect) + Send>;
 
@@ -31,6 +37,8 @@ const QUEUE_DEPTH: usize = 256;
 pub struct LibvirtHypervisor {
     jobs: SyncSender<Job>,
     call_timeout: Duration,
+    events: broadcast::Sender<SystemEvent>,
+    restart_when_stopped: RestartSet,
 }
 
 impl LibvirtHypervisor {
@@ -40,10 +48,28 @@ impl LibvirtHypervisor {
         // Errors come back as values; libvirt's default handler would also print
         // each one (even an expected "domain not found") to stderr.
         virt::error::clear_error_callback();
+        events::start_event_loop();
         let conn = Connect::open(Some(uri)).map_err(|e| {
             HypervisorError::Unavailable(format!("cannot open libvirt connection {uri}: {}", e.message()))
         })?;
+        let (events_tx, _) = broadcast::channel(1024);
+        if !events::subscribe(&conn, events_tx.clone()) {
+            tracing::warn!(
+                uri,
+                "libvirt refused lifecycle events; outside changes are seen on the next read only"
+            );
+        }
         let conn = Arc::new(conn);
+        let restart_when_stopped: RestartSet = Arc::default();
+        {
+            let conn = Arc::clone(&conn);
+            let pending = Arc::clone(&restart_when_stopped);
+            let mut rx = events_tx.subscribe();
+            std::thread::Builder::new()
+                .name("libvirt-restart".into())
+                .spawn(move || restart_after_stop(&conn, &pending, &mut rx))
+                .map_err(|e| HypervisorError::Unavailable(format!("cannot start libvirt thread: {e}")))?;
+        }
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_DEPTH);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers.max(1) {
@@ -57,6 +83,8 @@ impl LibvirtHypervisor {
         Ok(LibvirtHypervisor {
             jobs: tx,
             call_timeout,
+            events: events_tx,
+            restart_when_stopped,
         })
     }
 
@@ -106,6 +134,37 @@ fn worker(conn: &Connect, jobs: &Mutex<Receiver<Job>>) {
         match job {
             Ok(job) => job(conn),
             Err(_) => return, // every sender is gone: bmcd is shutting down
+        }
+    }
+}
+
+/// Completes graceful cold restarts: starts a system again once it stopped.
+fn restart_after_stop(conn: &Connect, pending: &RestartSet, rx: &mut broadcast::Receiver<SystemEvent>) {
+    loop {
+        let ev = match rx.blocking_recv() {
+            Ok(ev) => ev,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(ev.event, LifecycleEvent::Stopped | LifecycleEvent::Crashed) {
+            continue;
+        }
+        let due = pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ev.system_id);
+        if due {
+            let started = conn
+                .lookup_domain_by_uuid_string(&ev.system_id)
+                .and_then(|d| d.create());
+            match started {
+                Ok(()) => {
+                    tracing::info!(system_id = %ev.system_id, "restarted with the new boot configuration")
+                }
+                Err(e) => {
+                    tracing::error!(system_id = %ev.system_id, error = %e.message(), "restart after shutdown failed")
+                }
+            }
         }
     }
 }
@@ -160,11 +219,36 @@ fn lookup(conn: &Connect, id: &str) -> Result<Domain, HypervisorError> {
     conn.lookup_domain_by_uuid_string(id).map_err(|e| map_err(e, id))
 }
 
+fn parse_xml(xml: &str) -> Result<domain_xml::DomainDescription, HypervisorError> {
+    domain_xml::parse(xml).map_err(|e| HypervisorError::Failed(e.to_string()))
+}
+
+/// The stored definition's boot order, and whether it differs from the one the
+/// running instance started with.
+fn stored_boot(
+    dom: &Domain,
+    id: &str,
+    state: RunState,
+    live: &domain_xml::DomainDescription,
+) -> Result<(Vec<String>, bool), HypervisorError> {
+    let active = !matches!(state, RunState::ShutOff | RunState::Crashed | RunState::NoState);
+    if !active || !dom.is_persistent().unwrap_or(false) {
+        return Ok((live.boot_order.clone(), false));
+    }
+    let stored = parse_xml(
+        &dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| map_err(e, id))?,
+    )?;
+    let pending = stored.boot_order != live.boot_order;
+    Ok((stored.boot_order, pending))
+}
+
 fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorError> {
     let dom = lookup(conn, id)?;
     let state = run_state(&dom, id)?;
     let xml = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
-    let desc = domain_xml::parse(&xml).map_err(|e| HypervisorError::Failed(e.to_string()))?;
+    let desc = parse_xml(&xml)?;
+    let (boot_order, boot_change_pending) = stored_boot(&dom, id, state, &desc)?;
     let mut drives = desc.drives;
     for drive in drives.iter_mut().filter(|d| d.source.is_some()) {
         // Capacity is known only where libvirt can open the medium; the test
@@ -190,7 +274,22 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
         boot_mode: desc.boot_mode,
         ethernet_interfaces: desc.interfaces,
         drives,
+        boot_options: desc.boot_options,
+        boot_order,
+        boot_change_pending,
+        direct_kernel_boot: desc.direct_kernel_boot,
     })
+}
+
+fn set_boot_order(conn: &Connect, id: &str, order: &[String]) -> Result<(), HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let xml = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
+    let new = domain_xml::with_boot_order(&xml, order).map_err(|e| HypervisorError::Failed(e.to_string()))?;
+    if new != xml {
+        conn.define_domain_xml(&new).map_err(|e| map_err(e, id))?;
+    }
+    Ok(())
 }
 
 fn inject_nmi(dom: &Domain) -> Result<(), virt::error::Error> {
@@ -204,14 +303,30 @@ fn inject_nmi(dom: &Domain) -> Result<(), virt::error::Error> {
     }
 }
 
-fn do_reset(conn: &Connect, id: &str, reset_type: ResetType) -> Result<(), HypervisorError> {
+fn do_reset(
+    conn: &Connect,
+    id: &str,
+    reset_type: ResetType,
+    restart_when_stopped: &RestartSet,
+) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
     let state = run_state(&dom, id)?;
-    let plan = reset_plan(reset_type, state).map_err(|refusal| HypervisorError::InvalidTransition {
+    let mut plan = reset_plan(reset_type, state).map_err(|refusal| HypervisorError::InvalidTransition {
         reset_type,
         power_state: state.power_state(),
         reason: refusal.0,
     })?;
+    let live = parse_xml(&dom.xml_desc(0).map_err(|e| map_err(e, id))?)?;
+    if stored_boot(&dom, id, state, &live)?.1 {
+        let (cold, start_after_stop) = cold_restart(plan);
+        plan = cold;
+        if start_after_stop {
+            restart_when_stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_owned());
+        }
+    }
     for op in plan {
         let result = match op {
             Op::Create => dom.create(),
@@ -269,7 +384,16 @@ impl Hypervisor for LibvirtHypervisor {
     }
 
     fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type)))
+        let pending = Arc::clone(&self.restart_when_stopped);
+        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type, &pending)))
+    }
+
+    fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        Box::pin(self.call(move |conn| set_boot_order(conn, &id, &order)))
+    }
+
+    fn events(&self) -> broadcast::Receiver<SystemEvent> {
+        self.events.subscribe()
     }
 
     fn supported_reset_types(&self) -> &'static [ResetType] {

@@ -130,6 +130,19 @@ pub fn reset_plan(reset_type: ResetType, state: RunState) -> Result<Plan, Refusa
     }
 }
 
+/// When the stored definition boots differently from the running instance, a
+/// restart must be cold (a new QEMU process reads the new boot order): a reset
+/// becomes destroy + create, and a guest reboot becomes a shutdown after which
+/// the caller starts the system again (`true`).
+pub fn cold_restart(plan: Plan) -> (Plan, bool) {
+    use Op::*;
+    match plan {
+        [Reset] | [Reset, Resume] => (&[Destroy, Create], false),
+        [Reboot] => (&[Shutdown], true),
+        other => (other, false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +211,16 @@ mod tests {
     fn force_restart_of_an_off_system_powers_it_on() {
         let plan = reset_plan(ResetType::ForceRestart, RunState::ShutOff).expect("plan");
         assert_eq!(run(plan, RunState::ShutOff), RunState::Running);
+    }
+
+    #[test]
+    fn pending_boot_changes_turn_restarts_cold() {
+        assert_eq!(
+            cold_restart(&[Op::Reset]),
+            (&[Op::Destroy, Op::Create][..], false)
+        );
+        assert_eq!(cold_restart(&[Op::Reboot]), (&[Op::Shutdown][..], true));
+        assert_eq!(cold_restart(&[Op::Create]), (&[Op::Create][..], false));
     }
 
     #[test]

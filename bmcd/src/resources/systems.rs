@@ -5,8 +5,11 @@ use serde_json::{json, Value};
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};
+use crate::boot::{allowable_targets, BootOverride};
 use crate::error::RedfishError;
-use crate::model::{BootMode, ComputerSystem, Drive, Health, PowerState, ResetType};
+use crate::model::{
+    BootMode, BootOverrideEnabled, BootSource, ComputerSystem, Drive, Health, PowerState, ResetType,
+};
 use crate::privilege::Required;
 use crate::route;
 use crate::router::{Reply, Request, Route};
@@ -16,6 +19,9 @@ pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/redfish/v1/Systems", Required::LOGIN, get_system_collection),
         route!(GET "/redfish/v1/Systems/{id}", Required::LOGIN, get_system),
+        route!(PATCH "/redfish/v1/Systems/{id}", Required::CONFIGURE_COMPONENTS, patch_system),
+        route!(GET "/redfish/v1/Systems/{id}/BootOptions", Required::LOGIN, get_boot_option_collection),
+        route!(GET "/redfish/v1/Systems/{id}/BootOptions/{option}", Required::LOGIN, get_boot_option),
         route!(POST "/redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset", Required::CONFIGURE_COMPONENTS, post_system_reset),
         route!(GET "/redfish/v1/Systems/{id}/ResetActionInfo", Required::LOGIN, get_reset_action_info),
         route!(GET "/redfish/v1/Systems/{id}/EthernetInterfaces", Required::LOGIN, get_ethernet_interface_collection),
@@ -109,6 +115,9 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
     };
     let uri = format!("{SYSTEMS}/{}", s.id);
     let memory_gib = s.memory_mib as f64 / 1024.0;
+    let boot = req.app.boot.current(&s.id).await?;
+    let settings = req.app.store.system_settings(s.id.clone()).await?;
+    let targets: Vec<&str> = allowable_targets(&s).iter().map(|t| t.as_str()).collect();
     let mut body = json!({
         "@odata.id": uri,
         "@odata.type": schemas::COMPUTER_SYSTEM.odata_type(),
@@ -131,10 +140,18 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
             "TotalSystemMemoryGiB": (memory_gib * 1000.0).round() / 1000.0,
             "Status": status_ok(),
         },
+        "AssetTag": settings.asset_tag,
+        "LocationIndicatorActive": settings.location_indicator_active,
+        "IndicatorLED": if settings.location_indicator_active { "Lit" } else { "Off" },
         "Boot": {
-            "BootSourceOverrideEnabled": "Disabled",
-            "BootSourceOverrideTarget": "None",
-            "BootSourceOverrideMode": match s.boot_mode { BootMode::UEFI => "UEFI", BootMode::Legacy => "Legacy" },
+            "BootSourceOverrideEnabled": boot.enabled.as_str(),
+            "BootSourceOverrideEnabled@Redfish.AllowableValues": ["Disabled", "Once", "Continuous"],
+            "BootSourceOverrideTarget": boot.target.as_str(),
+            "BootSourceOverrideTarget@Redfish.AllowableValues": targets,
+            "BootSourceOverrideMode": boot_mode_name(s.boot_mode),
+            "BootSourceOverrideMode@Redfish.AllowableValues": [boot_mode_name(s.boot_mode)],
+            "BootOrder": s.boot_order,
+            "BootOptions": link(&format!("{uri}/BootOptions")),
         },
         "Processors": link(&format!("{uri}/Processors")),
         "Memory": link(&format!("{uri}/Memory")),
@@ -159,6 +176,140 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         }
     }
     Ok(Reply::ok(body))
+}
+
+fn boot_mode_name(m: BootMode) -> &'static str {
+    match m {
+        BootMode::UEFI => "UEFI",
+        BootMode::Legacy => "Legacy",
+    }
+}
+
+async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
+    let mut body = Fields::parse(&req.body, Context::Resource)?;
+    let asset_tag = body.string("AssetTag")?;
+    let indicator = body.bool("LocationIndicatorActive")?;
+    let led = body.enumerated("IndicatorLED", |s| match s {
+        "Lit" | "Blinking" => Some(true),
+        "Off" => Some(false),
+        _ => None,
+    })?;
+    let mut boot_fields = body.object("Boot")?;
+    let (mut enabled, mut target, mut mode, mut order) = (None, None, None, None);
+    if let Some(b) = boot_fields.as_mut() {
+        enabled = b.enumerated("BootSourceOverrideEnabled", BootOverrideEnabled::parse)?;
+        target = b.enumerated("BootSourceOverrideTarget", BootSource::parse)?;
+        mode = b.enumerated("BootSourceOverrideMode", |m| match m {
+            "UEFI" => Some(BootMode::UEFI),
+            "Legacy" => Some(BootMode::Legacy),
+            _ => None,
+        })?;
+        order = match b.take("BootOrder") {
+            None => None,
+            Some(serde_json::Value::Array(items)) => {
+                let mut ids = Vec::new();
+                for item in items {
+                    match item {
+                        serde_json::Value::String(s) => ids.push(s),
+                        other => {
+                            return Err(RedfishError::property_value_type(
+                                &other.to_string(),
+                                "Boot/BootOrder",
+                            ))
+                        }
+                    }
+                }
+                Some(ids)
+            }
+            Some(other) => {
+                return Err(RedfishError::property_value_type(
+                    &other.to_string(),
+                    "Boot/BootOrder",
+                ))
+            }
+        };
+    }
+    if let Some(b) = boot_fields {
+        b.finish()?;
+    }
+    body.finish()?;
+
+    let s = system_of(&req).await?;
+    if let Some(m) = mode {
+        if m != s.boot_mode {
+            return Err(RedfishError::property_value_incorrect(
+                "Boot/BootSourceOverrideMode",
+                boot_mode_name(m),
+                "This system's firmware cannot be switched through the BMC.",
+            ));
+        }
+    }
+    if let Some(order) = order {
+        for id in &order {
+            if !s.boot_options.iter().any(|o| &o.id == id) {
+                return Err(RedfishError::property_value_not_in_list(id, "Boot/BootOrder"));
+            }
+        }
+        req.app.hypervisor.set_boot_order(s.id.clone(), order).await?;
+    }
+    if enabled.is_some() || target.is_some() {
+        let current = req.app.boot.current(&s.id).await?;
+        let target = target.unwrap_or(current.target);
+        // A target alone arms a one-time override, as BMCs commonly do.
+        let enabled = enabled.unwrap_or(match current.enabled {
+            BootOverrideEnabled::Disabled if target != BootSource::None => BootOverrideEnabled::Once,
+            e => e,
+        });
+        req.app.boot.set(&s, BootOverride { enabled, target }).await?;
+    }
+    if asset_tag.is_some() || indicator.is_some() || led.is_some() {
+        let mut settings = req.app.store.system_settings(s.id.clone()).await?;
+        if let Some(tag) = asset_tag {
+            if tag.chars().count() > 64 {
+                return Err(RedfishError::bad_request(crate::error::Message::new(
+                    &crate::registries::base::STRING_VALUE_TOO_LONG,
+                    &[&tag, "64"],
+                )));
+            }
+            settings.asset_tag = tag;
+        }
+        if let Some(on) = indicator.or(led) {
+            settings.location_indicator_active = on;
+        }
+        req.app.store.set_system_settings(s.id.clone(), settings).await?;
+    }
+    get_system(req).await
+}
+
+async fn get_boot_option_collection(req: Request) -> Result<Reply, RedfishError> {
+    let s = system_of(&req).await?;
+    let uri = format!("{SYSTEMS}/{}/BootOptions", s.id);
+    Ok(Reply::ok(collection(
+        &schemas::BOOT_OPTION_COLLECTION,
+        &uri,
+        "Boot Option Collection",
+        s.boot_options.iter().map(|o| format!("{uri}/{}", o.id)),
+    )))
+}
+
+async fn get_boot_option(req: Request) -> Result<Reply, RedfishError> {
+    let s = system_of(&req).await?;
+    let id = req.param(1);
+    let o = s
+        .boot_options
+        .iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| RedfishError::not_found("BootOption", id))?;
+    Ok(Reply::ok(json!({
+        "@odata.id": format!("{SYSTEMS}/{}/BootOptions/{}", s.id, o.id),
+        "@odata.type": schemas::BOOT_OPTION.odata_type(),
+        "Id": o.id,
+        "Name": format!("Boot option {}", o.id),
+        "BootOptionReference": o.id,
+        "DisplayName": format!("{} ({})", o.id, o.source.as_str()),
+        "Alias": o.source.as_str(),
+        "BootOptionEnabled": true,
+    })))
 }
 
 async fn post_system_reset(req: Request) -> Result<Reply, RedfishError> {

@@ -32,6 +32,18 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 2: per-system BMC state: boot overrides, asset tag, location indicator
+    "CREATE TABLE boot_overrides (
+        system_id TEXT PRIMARY KEY,
+        enabled TEXT NOT NULL,
+        target TEXT NOT NULL,
+        saved_order TEXT NOT NULL
+    );
+    CREATE TABLE system_settings (
+        system_id TEXT PRIMARY KEY,
+        asset_tag TEXT NOT NULL DEFAULT '',
+        location_indicator_active INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// The schema version this build writes.

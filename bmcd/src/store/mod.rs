@@ -82,6 +82,24 @@ pub struct SessionRecord {
     pub client_address: String,
 }
 
+/// A boot override in force, and the boot order to restore when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootOverrideRecord {
+    pub system_id: String,
+    /// `Once` or `Continuous`.
+    pub enabled: String,
+    pub target: String,
+    /// Boot option ids, first boots first.
+    pub saved_order: Vec<String>,
+}
+
+/// What the BMC keeps about a system that the hypervisor does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemSettings {
+    pub asset_tag: String,
+    pub location_indicator_active: bool,
+}
+
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
@@ -150,6 +168,86 @@ impl Store {
                 "INSERT INTO settings(key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- per-system state -----------------------------------------------
+
+    pub async fn boot_override(&self, system_id: String) -> Result<Option<BootOverrideRecord>, StoreError> {
+        self.call(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT enabled, target, saved_order FROM boot_overrides WHERE system_id = ?1",
+                    [&system_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            Ok(row.map(|(enabled, target, saved)| BootOverrideRecord {
+                system_id,
+                enabled,
+                target,
+                saved_order: serde_json::from_str(&saved).unwrap_or_default(),
+            }))
+        })
+        .await
+    }
+
+    pub async fn set_boot_override(&self, rec: BootOverrideRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let saved = serde_json::to_string(&rec.saved_order).map_err(|e| StoreError::Io(e.to_string()))?;
+            c.execute(
+                "INSERT INTO boot_overrides(system_id, enabled, target, saved_order) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(system_id) DO UPDATE SET enabled = excluded.enabled,
+                     target = excluded.target, saved_order = excluded.saved_order",
+                params![rec.system_id, rec.enabled, rec.target, saved],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_boot_override(&self, system_id: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute("DELETE FROM boot_overrides WHERE system_id = ?1", [system_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn system_settings(&self, system_id: String) -> Result<SystemSettings, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT asset_tag, location_indicator_active FROM system_settings WHERE system_id = ?1",
+                [system_id],
+                |r| {
+                    Ok(SystemSettings {
+                        asset_tag: r.get(0)?,
+                        location_indicator_active: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
+    pub async fn set_system_settings(&self, system_id: String, s: SystemSettings) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO system_settings(system_id, asset_tag, location_indicator_active) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(system_id) DO UPDATE SET asset_tag = excluded.asset_tag,
+                     location_indicator_active = excluded.location_indicator_active",
+                params![system_id, s.asset_tag, s.location_indicator_active],
             )?;
             Ok(())
         })
