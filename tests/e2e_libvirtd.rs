@@ -199,3 +199,126 @@ async fn scenario() {
     bmc.stop().await;
     drop(lv);
 }
+
+/// The `source=` of the last boot marker in the serial log.
+fn last_source(log: &Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let at = text.rfind("REDFIN-GUEST-BOOTED source=")?;
+    let rest = &text[at + "REDFIN-GUEST-BOOTED source=".len()..];
+    Some(rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
+}
+
+async fn wait_source(log: &Path, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tokio::time::Instant::now() < deadline {
+        if last_source(log).as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!(
+        "the guest did not boot from {want}; last boot: {:?}",
+        last_source(log)
+    );
+}
+
+/// One-time boot from CD through Redfish, on a guest whose firmware (SeaBIOS or
+/// OVMF) picks the boot device: the override is used by the next start and
+/// then reverts, so the start after boots from disk again.
+async fn one_time_cd_boot(firmware: &str) {
+    let cache = repo().join("target/e2e-cache");
+    run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
+    let iso = run(Command::new(repo().join("tests/e2e/build-boot-iso.sh")).arg(&cache)).await;
+    let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
+    let work = TempDir::new(&format!("e2e-boot-{firmware}"));
+    let disk = work.path().join("disk.img");
+    std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
+    let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+    let serial = work.path().join("serial.log");
+    let name = format!("redfin-boot-{firmware}");
+    let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
+        .arg(&name)
+        .arg(&cache)
+        .arg(&serial)
+        .env("GUEST_BOOT", "firmware")
+        .env("GUEST_BOOT_ORDER", "hd")
+        .env("GUEST_FIRMWARE", firmware)
+        .env("GUEST_DISK", &disk)
+        .env("GUEST_CDROM", iso.trim()))
+    .await;
+    let xml_file = work.path().join("domain.xml");
+    std::fs::write(&xml_file, xml).expect("write XML");
+    lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+    let uuid = lv.virsh(&["domuuid", &name]).await.trim().to_owned();
+
+    let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+    let admin = bmc.admin();
+    let system = format!("/redfish/v1/Systems/{uuid}");
+    let reset = format!("{system}/Actions/ComputerSystem.Reset");
+    let s = admin.get(&system).await.json;
+    let mode = if firmware == "efi" { "UEFI" } else { "Legacy" };
+    assert_eq!(s["Boot"]["BootSourceOverrideMode"], mode);
+    assert!(s["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"]
+        .as_array()
+        .expect("targets")
+        .contains(&json!("Cd")));
+
+    let r = admin.post(&reset, json!({"ResetType": "On"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_source(&serial, "disk").await;
+
+    // Once from CD, then a forced restart: the next boot is from the CD...
+    let r = admin
+        .patch(
+            &system,
+            json!({"Boot": {"BootSourceOverrideEnabled": "Once", "BootSourceOverrideTarget": "Cd"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_source(&serial, "cdrom").await;
+    let s = admin.get(&system).await.json;
+    assert_eq!(s["Boot"]["BootSourceOverrideEnabled"], "Disabled");
+    assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "None");
+
+    // ...and the one after is from the disk again.
+    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    wait_source(&serial, "disk").await;
+
+    if firmware == "bios" {
+        // A graceful restart with a boot change pending: the guest shuts down
+        // (ACPI) and bmcd starts it again so that the new order applies.
+        let r = admin
+            .patch(&system, json!({"Boot": {"BootSourceOverrideTarget": "Cd"}}))
+            .await;
+        assert_eq!(r.json["Boot"]["BootSourceOverrideEnabled"], "Once");
+        let r = admin.post(&reset, json!({"ResetType": "GracefulRestart"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+        wait_source(&serial, "cdrom").await;
+        assert_eq!(
+            admin.get(&system).await.json["Boot"]["BootSourceOverrideEnabled"],
+            "Disabled"
+        );
+    }
+    let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    bmc.stop().await;
+    drop(lv);
+}
+
+#[tokio::test]
+async fn one_time_cd_boot_with_seabios() {
+    tokio::time::timeout(Duration::from_secs(420), one_time_cd_boot("bios"))
+        .await
+        .expect("took too long");
+}
+
+#[tokio::test]
+async fn one_time_cd_boot_with_ovmf() {
+    tokio::time::timeout(Duration::from_secs(420), one_time_cd_boot("efi"))
+        .await
+        .expect("took too long");
+}
