@@ -11,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PKGS=(
-  pkg-config libvirt-dev libsqlite3-dev          # build: virt-sys, rusqlite
+  pkg-config libvirt-dev                         # build: virt-sys (SQLite is compiled in)
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu  # libvirt test driver + real libvirtd
   qemu-system-x86 ovmf busybox-static            # tiny TCG guests, UEFI firmware
   wrk curl openssl cpio xorriso                  # benchmarks, tests

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::StatusCode;
-use redfin_tests::{TempDir, TestBmc};
+use redfin_tests::{ImageServer, ServedFile, TempDir, TestBmc};
 use serde_json::json;
 use tokio::process::Command;
 
@@ -223,9 +223,10 @@ async fn wait_source(log: &Path, want: &str) {
     );
 }
 
-/// One-time boot from CD through Redfish, on a guest whose firmware (SeaBIOS or
-/// OVMF) picks the boot device: the override is used by the next start and
-/// then reverts, so the start after boots from disk again.
+/// The Ironic-style flow on a guest whose firmware (SeaBIOS or OVMF) picks the
+/// boot device: insert an ISO served from 127.0.0.1 into the running guest's CD
+/// drive (a task), set a one-time boot from CD, reset: the guest boots the ISO;
+/// the reset after boots from disk again and GET reports the override Disabled.
 async fn one_time_cd_boot(firmware: &str) {
     let cache = repo().join("target/e2e-cache");
     run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
@@ -244,8 +245,13 @@ async fn one_time_cd_boot(firmware: &str) {
         .env("GUEST_BOOT", "firmware")
         .env("GUEST_BOOT_ORDER", "hd")
         .env("GUEST_FIRMWARE", firmware)
-        .env("GUEST_DISK", &disk)
-        .env("GUEST_CDROM", iso.trim()))
+        .env("GUEST_DISK", &disk))
+    .await;
+    let server = ImageServer::start(vec![ServedFile {
+        path: "/boot.iso".into(),
+        body: std::fs::read(iso.trim()).expect("read ISO"),
+        credentials: None,
+    }])
     .await;
     let xml_file = work.path().join("domain.xml");
     std::fs::write(&xml_file, xml).expect("write XML");
@@ -267,6 +273,40 @@ async fn one_time_cd_boot(firmware: &str) {
     let r = admin.post(&reset, json!({"ResetType": "On"})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
     wait_source(&serial, "disk").await;
+
+    // Insert the ISO into the running guest (hot change of the CD's medium).
+    let cd = format!("/redfish/v1/Managers/{uuid}/VirtualMedia/Cd");
+    let r = admin
+        .post(
+            &format!("{cd}/Actions/VirtualMedia.InsertMedia"),
+            json!({"Image": server.url("/boot.iso"), "TransferProtocolType": "HTTP"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    let monitor = r.header("location").expect("task monitor").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = admin.get(&monitor).await;
+        if m.status != StatusCode::ACCEPTED {
+            assert_eq!(m.status, StatusCode::NO_CONTENT, "{:?}", m.json);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "insert task did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let m = admin.get(&cd).await.json;
+    assert_eq!(m["Inserted"], true);
+    assert_eq!(m["Image"], server.url("/boot.iso"));
+    let blk = lv.virsh(&["domblklist", &name]).await;
+    assert!(blk.contains("media/"), "the CD holds the cached image: {blk}");
+    assert_eq!(
+        lv.domstate(&name).await,
+        "running",
+        "no cold boot needed to insert"
+    );
 
     // Once from CD, then a forced restart: the next boot is from the CD...
     let r = admin
@@ -303,6 +343,14 @@ async fn one_time_cd_boot(firmware: &str) {
             "Disabled"
         );
     }
+    // Eject: the drive is empty again, in the guest's definition too.
+    let r = admin
+        .post(&format!("{cd}/Actions/VirtualMedia.EjectMedia"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+    assert_eq!(admin.get(&cd).await.json["Inserted"], false);
+    let blk = lv.virsh(&["domblklist", "--inactive", &name]).await;
+    assert!(!blk.contains("media/"), "{blk}");
     let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     bmc.stop().await;
@@ -321,4 +369,93 @@ async fn one_time_cd_boot_with_ovmf() {
     tokio::time::timeout(Duration::from_secs(420), one_time_cd_boot("efi"))
         .await
         .expect("took too long");
+}
+
+/// A Python venv with OpenStack's sushy client (from PyPI), made once.
+async fn sushy_python() -> PathBuf {
+    let venv = repo().join("target/sushy-venv");
+    let python = venv.join("bin/python");
+    let ready = async || {
+        Command::new(&python)
+            .args(["-c", "import sushy"])
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    };
+    if !ready().await {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).await;
+        run(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "sushy==5.14.0",
+        ]))
+        .await;
+    }
+    python
+}
+
+#[tokio::test]
+async fn sushy_runs_the_ironic_virtual_media_sequence() {
+    tokio::time::timeout(Duration::from_secs(480), async {
+        let python = sushy_python().await;
+        let cache = repo().join("target/e2e-cache");
+        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
+        let iso = run(Command::new(repo().join("tests/e2e/build-boot-iso.sh")).arg(&cache)).await;
+        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
+        let work = TempDir::new("e2e-sushy");
+        let disk = work.path().join("disk.img");
+        std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
+        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+        let serial = work.path().join("serial.log");
+        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
+            .arg("redfin-sushy")
+            .arg(&cache)
+            .arg(&serial)
+            .env("GUEST_BOOT", "firmware")
+            .env("GUEST_BOOT_ORDER", "hd")
+            .env("GUEST_DISK", &disk))
+        .await;
+        let xml_file = work.path().join("domain.xml");
+        std::fs::write(&xml_file, xml).expect("write XML");
+        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+        let uuid = lv.virsh(&["domuuid", "redfin-sushy"]).await.trim().to_owned();
+        let server = ImageServer::start(vec![ServedFile {
+            path: "/ironic-boot.iso".into(),
+            body: std::fs::read(iso.trim()).expect("read ISO"),
+            credentials: None,
+        }])
+        .await;
+        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+        let out = tokio::time::timeout(
+            Duration::from_secs(300),
+            Command::new(&python)
+                .arg(repo().join("tests/sushy/ironic_vmedia.py"))
+                .arg(format!("https://{}", bmc.addr))
+                .arg(redfin_tests::ADMIN)
+                .arg(redfin_tests::ADMIN_PASSWORD)
+                .arg(&uuid)
+                .arg(server.url("/ironic-boot.iso"))
+                .env("REDFIN_GUEST_SERIAL_LOG", &serial)
+                .output(),
+        )
+        .await
+        .expect("sushy script timed out")
+        .expect("sushy script runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "sushy sequence failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("PASS eject virtual media"), "{stdout}");
+        // The power-on really booted the inserted ISO.
+        let log = String::from_utf8_lossy(&std::fs::read(&serial).expect("serial log")).into_owned();
+        assert!(log.contains("REDFIN-GUEST-BOOTED source=cdrom"), "{log}");
+        assert_eq!(lv.domstate("redfin-sushy").await, "shut off");
+        bmc.stop().await;
+        drop(lv);
+    })
+    .await
+    .expect("took too long");
 }

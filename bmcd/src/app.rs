@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::auth::Authority;
 use crate::boot::BootService;
+use crate::media::MediaService;
 use crate::model::Hypervisor;
 use crate::router::Router;
 use crate::store::Store;
+use crate::tasks::Tasks;
 
 /// Facts about this BMC itself.
 #[derive(Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct App {
     pub auth: Arc<Authority>,
     pub store: Store,
     pub boot: Arc<BootService>,
+    pub tasks: Arc<Tasks>,
+    pub media: Arc<MediaService>,
     pub router: Router,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,

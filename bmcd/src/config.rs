@@ -31,6 +31,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     pub libvirt_workers: usize,
     pub libvirt_timeout_s: u64,
+    /// Largest virtual-media image bmcd downloads.
+    pub max_image_bytes: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_s: u64,
 }
@@ -52,6 +54,7 @@ impl Default for Config {
             max_header_bytes: 16 << 10,
             libvirt_workers: 2,
             libvirt_timeout_s: 30,
+            max_image_bytes: 8 << 30,
             shutdown_grace_s: 10,
         }
     }
@@ -75,6 +78,7 @@ struct FileConfig {
     max_header_bytes: Option<usize>,
     libvirt_workers: Option<usize>,
     libvirt_timeout_s: Option<u64>,
+    max_image_bytes: Option<u64>,
     shutdown_grace_s: Option<u64>,
 }
 
@@ -144,7 +148,8 @@ impl Config {
             max_header_bytes,
             libvirt_workers,
             libvirt_timeout_s,
-            shutdown_grace_s
+            shutdown_grace_s,
+            max_image_bytes
         );
         if f.http_redirect.is_some() {
             self.http_redirect = f.http_redirect;

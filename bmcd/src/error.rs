@@ -17,6 +17,8 @@ pub struct Message {
     pub related: Vec<String>,
     /// Replaces the registry's resolution text when the service knows better.
     pub resolution: Option<String>,
+    /// A message rendered earlier (a finished task's), repeated as it was.
+    pub stored: Option<Value>,
 }
 
 impl Message {
@@ -26,7 +28,29 @@ impl Message {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             related: Vec::new(),
             resolution: None,
+            stored: None,
         }
+    }
+
+    /// A message kept as JSON (from a task), shown again unchanged.
+    pub fn stored(json: Value) -> Message {
+        let mut m = Message::new(&base::GENERAL_ERROR, &[]);
+        m.stored = Some(json);
+        m
+    }
+
+    fn id(&self) -> String {
+        self.stored
+            .as_ref()
+            .and_then(|s| s["MessageId"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| message_id(self.def))
+    }
+
+    fn text(&self) -> String {
+        self.stored
+            .as_ref()
+            .and_then(|s| s["Message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| render(self.def, &self.args))
     }
 
     pub fn related(mut self, pointer: impl Into<String>) -> Message {
@@ -40,6 +64,9 @@ impl Message {
     }
 
     pub fn to_json(&self) -> Value {
+        if let Some(s) = &self.stored {
+            return s.clone();
+        }
         let mut m = json!({
             "@odata.type": "#Message.v1_3_0.Message",
             "MessageId": message_id(self.def),
@@ -306,11 +333,17 @@ impl RedfishError {
     }
 
     pub fn body(&self) -> Value {
-        let first = &self.messages[0];
+        let (code, message) = match self.messages.first() {
+            Some(first) => (first.id(), first.text()),
+            None => (
+                message_id(&base::GENERAL_ERROR),
+                render(&base::GENERAL_ERROR, &[]),
+            ),
+        };
         json!({
             "error": {
-                "code": message_id(first.def),
-                "message": render(first.def, &first.args),
+                "code": code,
+                "message": message,
                 "@Message.ExtendedInfo": self.messages.iter().map(Message::to_json).collect::<Vec<_>>(),
             }
         })

@@ -14,6 +14,7 @@ pub mod error;
 pub mod host;
 pub mod http;
 pub mod libvirt;
+pub mod media;
 pub mod model;
 pub mod privilege;
 pub mod registries;
@@ -21,6 +22,7 @@ pub mod resources;
 pub mod router;
 pub mod schemas;
 pub mod store;
+pub mod tasks;
 pub mod time;
 
 use std::net::SocketAddr;
@@ -134,7 +136,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let generated_admin_password = auth
         .ensure_admin(&config.admin_user, config.admin_password.as_deref())
         .await
-        .map_err(|e| StartError(format!("first administrator account: {e:?}")))?;
+        .map_err(|e| StartError(format!("first administrator account: {e}")))?;
 
     let rng = SystemRandom::new();
     let uuid = match store
@@ -195,11 +197,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let hypervisor: Arc<dyn model::Hypervisor> = Arc::new(hypervisor);
     let boot = boot::BootService::new(Arc::clone(&hypervisor), store.clone());
     let boot_watch = Arc::clone(&boot).watch();
+    let tasks = tasks::Tasks::load(store.clone())
+        .await
+        .map_err(start_err("state database"))?;
+    let media = media::MediaService::new(
+        Arc::clone(&hypervisor),
+        store.clone(),
+        Arc::clone(&tasks),
+        state_dir.join("media"),
+        config.max_image_bytes,
+    );
     let app = Arc::new(App {
         hypervisor,
         auth: Arc::clone(&auth),
         store,
         boot,
+        tasks,
+        media,
         router: router::Router::new(router::all_routes()),
         service: ServiceInfo {
             uuid,
@@ -252,6 +266,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }));
 
+    tracing::info!(%https, libvirt_uri = %config.libvirt_uri, state_dir = %state_dir.display(), "bmcd started");
     Ok(Running {
         https,
         http_redirect,

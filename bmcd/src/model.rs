@@ -323,6 +323,15 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// definition; it applies from the next start.
     fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>>;
 
+    /// Puts a medium (a file) into a system's CD drive, or empties it, on the
+    /// running system and in its definition.
+    fn change_media(
+        &self,
+        id: String,
+        drive: String,
+        source: Option<String>,
+    ) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
     /// Lifecycle events of every system, including changes made outside bmcd.
     fn events(&self) -> tokio::sync::broadcast::Receiver<SystemEvent>;
 

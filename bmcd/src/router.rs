@@ -86,6 +86,19 @@ impl Reply {
         }
     }
 
+    /// 202 with a task monitor to poll.
+    pub fn accepted(monitor: &str, task: Value) -> Reply {
+        let mut headers = Vec::new();
+        if let Ok(v) = HeaderValue::from_str(monitor) {
+            headers.push(("location", v));
+        }
+        Reply::Json {
+            status: StatusCode::ACCEPTED,
+            body: task,
+            headers,
+        }
+    }
+
     pub fn with_header(mut self, name: &'static str, value: HeaderValue) -> Reply {
         if let Reply::Json { headers, .. } = &mut self {
             headers.push((name, value));
@@ -136,6 +149,8 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::systems::routes());
     routes.extend(resources::chassis::routes());
     routes.extend(resources::managers::routes());
+    routes.extend(resources::task_service::routes());
+    routes.extend(resources::virtual_media::routes());
     routes
 }
 

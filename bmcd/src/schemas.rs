@@ -73,6 +73,11 @@ schemas! {
     MANAGER_COLLECTION = "ManagerCollection" "";
     MANAGER = "Manager" "v1_24_0";
     MANAGER_NETWORK_PROTOCOL = "ManagerNetworkProtocol" "v1_12_0";
+    TASK_SERVICE = "TaskService" "v1_3_0";
+    TASK_COLLECTION = "TaskCollection" "";
+    TASK = "Task" "v1_7_4";
+    VIRTUAL_MEDIA_COLLECTION = "VirtualMediaCollection" "";
+    VIRTUAL_MEDIA = "VirtualMedia" "v1_6_5";
     SESSION_SERVICE = "SessionService" "v1_2_0";
     SESSION_COLLECTION = "SessionCollection" "";
     SESSION = "Session" "v1_8_0";

@@ -360,3 +360,97 @@ pub fn schema_dir() -> PathBuf {
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/redfish-conformance/share/SchemaFiles")
 }
+
+/// A file an [`ImageServer`] serves.
+pub struct ServedFile {
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Basic credentials the server demands, if any.
+    pub credentials: Option<(String, String)>,
+}
+
+/// A plain-HTTP file server on 127.0.0.1, for virtual media tests.
+pub struct ImageServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ImageServer {
+    pub async fn start(files: Vec<ServedFile>) -> ImageServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let files = Arc::new(files);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let files = Arc::clone(&files);
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let files = Arc::clone(&files);
+                            async move {
+                                let found = files.iter().find(|f| f.path == req.uri().path());
+                                let resp = match found {
+                                    None => hyper::Response::builder()
+                                        .status(404)
+                                        .body(Full::new(Bytes::new())),
+                                    Some(f) => {
+                                        let authorized = match &f.credentials {
+                                            None => true,
+                                            Some((u, p)) => {
+                                                let want = format!(
+                                                    "Basic {}",
+                                                    base64::engine::general_purpose::STANDARD
+                                                        .encode(format!("{u}:{p}"))
+                                                );
+                                                req.headers()
+                                                    .get("authorization")
+                                                    .and_then(|v| v.to_str().ok())
+                                                    == Some(want.as_str())
+                                            }
+                                        };
+                                        if authorized {
+                                            hyper::Response::builder()
+                                                .status(200)
+                                                .body(Full::new(Bytes::from(f.body.clone())))
+                                        } else {
+                                            hyper::Response::builder()
+                                                .status(401)
+                                                .body(Full::new(Bytes::new()))
+                                        }
+                                    }
+                                };
+                                Ok::<_, std::convert::Infallible>(resp.expect("response"))
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        ImageServer { addr, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ImageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A minimal ISO 9660 image (a primary volume descriptor, nothing else): what
+/// a CD slot accepts.
+pub fn tiny_iso(size: usize) -> Vec<u8> {
+    let mut iso = vec![0u8; size.max(0x9000)];
+    iso[0x8000] = 1;
+    iso[0x8001..0x8006].copy_from_slice(b"CD001");
+    iso[0x8006] = 1;
+    iso
+}

@@ -101,6 +101,24 @@ pub enum AccountError {
     Internal,
 }
 
+impl std::fmt::Display for AccountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountError::NotFound => f.write_str("no such account"),
+            AccountError::UserNameTaken(n) => write!(f, "user name '{n}' is taken"),
+            AccountError::BadUserName(n) => write!(
+                f,
+                "user name '{n}' is not valid (1 to 32 letters, digits, '.', '_' or '-')"
+            ),
+            AccountError::BadPassword(why) => write!(f, "password refused: {why}"),
+            AccountError::LastAdministrator => f.write_str("at least one enabled Administrator must remain"),
+            AccountError::LockOnlyByService => f.write_str("only the service locks accounts"),
+            AccountError::Store(e) => write!(f, "{e}"),
+            AccountError::Internal => f.write_str("internal error"),
+        }
+    }
+}
+
 impl From<StoreError> for AccountError {
     fn from(e: StoreError) -> Self {
         AccountError::Store(e)

@@ -303,6 +303,56 @@ pub fn with_boot_order(xml: &str, order: &[String]) -> Result<String, DomainXmlE
     Ok(out)
 }
 
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&apos;")
+        .replace('"', "&quot;")
+}
+
+/// The `<disk device='cdrom'>` element with target `target`, rewritten to hold
+/// `source` (a file) or to be empty, for `virDomainUpdateDeviceFlags`. The rest
+/// of the element (bus, address, alias) is kept.
+pub fn cdrom_with_source(xml: &str, target: &str, source: Option<&str>) -> Result<String, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let disk = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk") && n.attribute("device") == Some("cdrom"))
+        .find(|n| child(*n, "target").and_then(|t| t.attribute("dev")) == Some(target))
+        .ok_or_else(|| DomainXmlError(format!("no CD drive {target}")))?;
+    let range = disk.range();
+    let mut edits: Vec<(usize, usize, String)> = disk
+        .children()
+        .filter(|c| c.has_tag_name("source"))
+        .map(|c| {
+            let r = c.range();
+            (r.start - range.start, r.end - r.start, String::new())
+        })
+        .collect();
+    let text = &xml[range.clone()];
+    let open_end = text
+        .find('>')
+        .ok_or_else(|| DomainXmlError("malformed disk element".into()))?
+        + 1;
+    if let Some(path) = source {
+        edits.push((open_end, 0, format!("<source file='{}'/>", xml_escape(path))));
+    }
+    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out = text.to_owned();
+    for (pos, len, new) in edits {
+        out.replace_range(pos..pos + len, &new);
+    }
+    // An empty drive may have been declared as another disk type; a file it holds now.
+    if source.is_some() && disk.attribute("type") != Some("file") {
+        if let Some(t) = disk.attribute("type") {
+            out = out.replacen(&format!("type='{t}'"), "type='file'", 1);
+            out = out.replacen(&format!("type=\"{t}\""), "type='file'", 1);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +460,21 @@ mod tests {
         let cleared = with_boot_order(&out, &[]).expect("rewrites");
         assert!(!cleared.contains("<boot"));
         assert!(with_boot_order(&legacy, &["nope".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn cd_drive_gets_and_loses_its_medium() {
+        let full = cdrom_with_source(Q35_UEFI, "sda", Some("/cache/a'b.img")).expect("insert");
+        assert!(full.starts_with("<disk"));
+        assert!(full.contains("<source file='/cache/a&apos;b.img'/>"));
+        assert!(full.contains("<target dev='sda' bus='sata'/>"));
+        let dom = Q35_UEFI.replace(
+            "<disk type='file' device='cdrom'>",
+            "<disk type='file' device='cdrom'><source file='/old.iso'/>",
+        );
+        let empty = cdrom_with_source(&dom, "sda", None).expect("eject");
+        assert!(!empty.contains("source"));
+        assert!(cdrom_with_source(Q35_UEFI, "vda", None).is_err(), "vda is a disk");
     }
 
     #[test]

@@ -281,6 +281,29 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
     })
 }
 
+fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> Result<(), HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let failed = |e: domain_xml::DomainXmlError| HypervisorError::Failed(e.to_string());
+    let force = virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+    // The running instance and the stored definition each get their own copy
+    // of the drive element: their boot order (and addresses) may differ.
+    if dom.is_active().map_err(|e| map_err(e, id))? {
+        let live = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
+        let element = domain_xml::cdrom_with_source(&live, drive, source).map_err(failed)?;
+        dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE | force)
+            .map_err(|e| map_err(e, id))?;
+    }
+    if dom.is_persistent().map_err(|e| map_err(e, id))? {
+        let stored = dom
+            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| map_err(e, id))?;
+        let element = domain_xml::cdrom_with_source(&stored, drive, source).map_err(failed)?;
+        dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force)
+            .map_err(|e| map_err(e, id))?;
+    }
+    Ok(())
+}
+
 fn set_boot_order(conn: &Connect, id: &str, order: &[String]) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
     let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
@@ -310,6 +333,12 @@ fn do_reset(
     restart_when_stopped: &RestartSet,
 ) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
+    // A newer request replaces a graceful cold restart still waiting for the
+    // guest to stop.
+    restart_when_stopped
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(id);
     let state = run_state(&dom, id)?;
     let mut plan = reset_plan(reset_type, state).map_err(|refusal| HypervisorError::InvalidTransition {
         reset_type,
@@ -390,6 +419,15 @@ impl Hypervisor for LibvirtHypervisor {
 
     fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>> {
         Box::pin(self.call(move |conn| set_boot_order(conn, &id, &order)))
+    }
+
+    fn change_media(
+        &self,
+        id: String,
+        drive: String,
+        source: Option<String>,
+    ) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        Box::pin(self.call(move |conn| change_media(conn, &id, &drive, source.as_deref())))
     }
 
     fn events(&self) -> broadcast::Receiver<SystemEvent> {

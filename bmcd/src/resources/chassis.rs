@@ -52,7 +52,7 @@ async fn get_chassis(req: Request) -> Result<Reply, RedfishError> {
         "Status": system_status(&s),
         "Links": {
             "ComputerSystems": [link(&format!("/redfish/v1/Systems/{}", s.id))],
-            "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", super::managers::BMC_ID))],
+            "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", s.id))],
         },
     })))
 }

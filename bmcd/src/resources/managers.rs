@@ -45,17 +45,56 @@ fn reported_interfaces() -> Vec<HostInterface> {
     }
 }
 
-async fn get_manager_collection(_req: Request) -> Result<Reply, RedfishError> {
+async fn get_manager_collection(req: Request) -> Result<Reply, RedfishError> {
+    let systems = req.app.hypervisor.list_systems().await?;
+    let mut members = vec![format!("{MANAGERS}/{BMC_ID}")];
+    members.extend(systems.iter().map(|s| format!("{MANAGERS}/{}", s.id)));
     Ok(Reply::ok(collection(
         &schemas::MANAGER_COLLECTION,
         MANAGERS,
         "Manager Collection",
-        [format!("{MANAGERS}/{BMC_ID}")],
+        members,
     )))
 }
 
+/// The manager of one system: the BMC as that system sees it, holding its
+/// virtual media.
+async fn get_system_manager(req: &Request) -> Result<Reply, RedfishError> {
+    let id = req.param(0);
+    let s = match req.app.hypervisor.system(id.to_owned()).await {
+        Ok(s) => s,
+        Err(crate::model::HypervisorError::SystemNotFound(_)) => {
+            return Err(RedfishError::not_found("Manager", id))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let uri = format!("{MANAGERS}/{}", s.id);
+    Ok(Reply::ok(json!({
+        "@odata.id": uri,
+        "@odata.type": schemas::MANAGER.odata_type(),
+        "Id": s.id,
+        "Name": format!("BMC of {}", s.name),
+        "Description": "The BMC as this system sees it: its virtual media",
+        "ManagerType": "BMC",
+        "Manufacturer": "Redfin",
+        "Model": "Redfin bmcd",
+        "FirmwareVersion": req.app.service.firmware_version,
+        "PowerState": "On",
+        "Status": status_ok(),
+        "DateTime": rfc3339(now_unix()),
+        "DateTimeLocalOffset": "+00:00",
+        "VirtualMedia": link(&format!("{uri}/VirtualMedia")),
+        "Links": {
+            "ManagerForServers": [link(&format!("/redfish/v1/Systems/{}", s.id))],
+            "ManagerForChassis": [link(&format!("/redfish/v1/Chassis/{}", s.id))],
+        },
+    })))
+}
+
 async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
-    check_id(&req)?;
+    if req.param(0) != BMC_ID {
+        return get_system_manager(&req).await;
+    }
     let systems = req.app.hypervisor.list_systems().await?;
     let uri = format!("{MANAGERS}/{BMC_ID}");
     let s = &req.app.service;

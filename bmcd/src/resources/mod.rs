@@ -9,6 +9,8 @@ pub mod registries;
 pub mod service_root;
 pub mod session_service;
 pub mod systems;
+pub mod task_service;
+pub mod virtual_media;
 
 use serde_json::{json, Value};
 

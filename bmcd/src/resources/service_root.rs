@@ -50,6 +50,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
         "SessionService": link("/redfish/v1/SessionService"),
         "AccountService": link("/redfish/v1/AccountService"),
         "Registries": link("/redfish/v1/Registries"),
+        "Tasks": link("/redfish/v1/TaskService"),
         "JsonSchemas": link("/redfish/v1/JsonSchemas"),
         "Links": { "Sessions": link("/redfish/v1/SessionService/Sessions") },
     })))
@@ -63,6 +64,7 @@ async fn get_odata(_req: Request) -> Result<Reply, RedfishError> {
         ("SessionService", "/redfish/v1/SessionService"),
         ("AccountService", "/redfish/v1/AccountService"),
         ("Registries", "/redfish/v1/Registries"),
+        ("TaskService", "/redfish/v1/TaskService"),
         ("JsonSchemas", "/redfish/v1/JsonSchemas"),
     ];
     let mut value = vec![json!({ "name": "Service", "kind": "Singleton", "url": "/redfish/v1/" })];

@@ -158,9 +158,10 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "EthernetInterfaces": link(&format!("{uri}/EthernetInterfaces")),
         "SimpleStorage": link(&format!("{uri}/SimpleStorage")),
         "Storage": link(&format!("{uri}/Storage")),
+        "VirtualMedia": link(&format!("{uri}/VirtualMedia")),
         "Links": {
             "Chassis": [link(&format!("/redfish/v1/Chassis/{}", s.id))],
-            "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", super::managers::BMC_ID))],
+            "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", s.id))],
         },
         "Actions": {
             format!("#{RESET_ACTION}"): {

@@ -44,6 +44,27 @@ const MIGRATIONS: &[&str] = &[
         asset_tag TEXT NOT NULL DEFAULT '',
         location_indicator_active INTEGER NOT NULL DEFAULT 0
     );",
+    // 3: tasks and virtual media
+    "CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,
+        status TEXT NOT NULL,
+        percent INTEGER NOT NULL DEFAULT 0,
+        messages TEXT NOT NULL DEFAULT '[]',
+        started INTEGER NOT NULL,
+        ended INTEGER,
+        target TEXT NOT NULL
+    );
+    CREATE TABLE virtual_media (
+        system_id TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        image TEXT NOT NULL,
+        cache_path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        write_protected INTEGER NOT NULL,
+        PRIMARY KEY (system_id, slot)
+    );",
 ];
 
 /// The schema version this build writes.

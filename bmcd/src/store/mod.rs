@@ -100,6 +100,35 @@ pub struct SystemSettings {
     pub location_indicator_active: bool,
 }
 
+/// A task as stored (`Task` resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: i64,
+    pub name: String,
+    /// `TaskState` word: New, Running, Completed, Exception, Interrupted...
+    pub state: String,
+    /// `Health` word: OK, Warning, Critical.
+    pub status: String,
+    pub percent: u8,
+    /// `Message` objects, as JSON.
+    pub messages: Vec<serde_json::Value>,
+    pub started: i64,
+    pub ended: Option<i64>,
+    /// The URI of the resource the task works on.
+    pub target: String,
+}
+
+/// An image a virtual media slot holds, as the BMC inserted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub system_id: String,
+    pub slot: String,
+    pub image: String,
+    pub cache_path: String,
+    pub sha256: String,
+    pub write_protected: bool,
+}
+
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
@@ -248,6 +277,124 @@ impl Store {
                  ON CONFLICT(system_id) DO UPDATE SET asset_tag = excluded.asset_tag,
                      location_indicator_active = excluded.location_indicator_active",
                 params![system_id, s.asset_tag, s.location_indicator_active],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- tasks ----------------------------------------------------------
+
+    pub async fn tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, state, status, percent, messages, started, ended, target
+                 FROM tasks ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let messages: String = r.get(5)?;
+                Ok(TaskRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    state: r.get(2)?,
+                    status: r.get(3)?,
+                    percent: r.get(4)?,
+                    messages: serde_json::from_str(&messages).unwrap_or_default(),
+                    started: r.get(6)?,
+                    ended: r.get(7)?,
+                    target: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Inserts a task (its id is assigned here) or updates it.
+    pub async fn save_task(&self, mut t: TaskRecord) -> Result<TaskRecord, StoreError> {
+        self.call(move |c| {
+            let messages = serde_json::Value::Array(t.messages.clone()).to_string();
+            if t.id == 0 {
+                c.execute(
+                    "INSERT INTO tasks(name, state, status, percent, messages, started, ended, target)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![t.name, t.state, t.status, t.percent, messages, t.started, t.ended, t.target],
+                )?;
+                t.id = c.last_insert_rowid();
+            } else {
+                c.execute(
+                    "UPDATE tasks SET state = ?2, status = ?3, percent = ?4, messages = ?5, ended = ?6
+                     WHERE id = ?1",
+                    params![t.id, t.state, t.status, t.percent, messages, t.ended],
+                )?;
+            }
+            Ok(t)
+        })
+        .await
+    }
+
+    /// Keeps the newest `keep` tasks.
+    pub async fn prune_tasks(&self, keep: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM tasks WHERE id NOT IN (SELECT id FROM tasks ORDER BY id DESC LIMIT ?1)",
+                [keep],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- virtual media --------------------------------------------------
+
+    pub async fn media(&self, system_id: String) -> Result<Vec<MediaRecord>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT slot, image, cache_path, sha256, write_protected FROM virtual_media
+                 WHERE system_id = ?1 ORDER BY slot",
+            )?;
+            let rows = stmt.query_map([&system_id], |r| {
+                Ok(MediaRecord {
+                    system_id: system_id.clone(),
+                    slot: r.get(0)?,
+                    image: r.get(1)?,
+                    cache_path: r.get(2)?,
+                    sha256: r.get(3)?,
+                    write_protected: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn set_media(&self, m: MediaRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO virtual_media(system_id, slot, image, cache_path, sha256, write_protected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(system_id, slot) DO UPDATE SET image = excluded.image,
+                     cache_path = excluded.cache_path, sha256 = excluded.sha256,
+                     write_protected = excluded.write_protected",
+                params![
+                    m.system_id,
+                    m.slot,
+                    m.image,
+                    m.cache_path,
+                    m.sha256,
+                    m.write_protected
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_media(&self, system_id: String, slot: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM virtual_media WHERE system_id = ?1 AND slot = ?2",
+                params![system_id, slot],
             )?;
             Ok(())
         })

@@ -1,0 +1,312 @@
+//! Virtual media: the CD drives of a system as `VirtualMedia` slots. Inserting
+//! an image downloads it (a Task: bounded, hashed, cached by content), then puts
+//! it into the drive of the running system. A failure at any step leaves the
+//! drive as it was and ends the task in `Exception` with the reason.
+
+pub mod fetch;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::error::{Message, RedfishError};
+use crate::model::{ComputerSystem, DriveKind, Hypervisor};
+use crate::registries::base;
+use crate::store::{MediaRecord, Store, TaskRecord};
+use crate::tasks::{TaskState, Tasks};
+use fetch::{FetchError, FetchRequest};
+
+/// One virtual media slot: a CD drive of the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// `Cd`, `Cd2`, ... in device order.
+    pub id: String,
+    /// The drive's target device (`sda`, `hdc`).
+    pub drive: String,
+}
+
+/// What a slot holds right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotState {
+    pub slot: Slot,
+    pub inserted: bool,
+    /// The URL it was inserted from, or the file libvirt reports when the
+    /// medium was put there by something other than this BMC.
+    pub image: Option<String>,
+    pub write_protected: bool,
+    /// An insert is downloading into this slot.
+    pub busy: bool,
+}
+
+pub fn slots(sys: &ComputerSystem) -> Vec<Slot> {
+    sys.drives
+        .iter()
+        .filter(|d| d.kind == DriveKind::Cdrom)
+        .enumerate()
+        .map(|(i, d)| Slot {
+            id: if i == 0 {
+                "Cd".to_owned()
+            } else {
+                format!("Cd{}", i + 1)
+            },
+            drive: d.id.clone(),
+        })
+        .collect()
+}
+
+/// An `InsertMedia` request, checked.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    pub image: String,
+    pub user_name: Option<String>,
+    pub password: Option<String>,
+    pub write_protected: bool,
+    pub verify_certificate: bool,
+}
+
+pub struct MediaService {
+    hypervisor: Arc<dyn Hypervisor>,
+    store: Store,
+    tasks: Arc<Tasks>,
+    cache_dir: PathBuf,
+    max_image_bytes: u64,
+    busy: Mutex<HashSet<(String, String)>>,
+}
+
+/// Refuses URLs that can never work, before a task is made for them.
+pub fn check_image_url(url: &str) -> Result<(), RedfishError> {
+    let bad = |why: &str| {
+        RedfishError::bad_request(
+            Message::new(
+                &base::ACTION_PARAMETER_VALUE_FORMAT_ERROR,
+                &[url, "Image", "VirtualMedia.InsertMedia"],
+            )
+            .resolution(why),
+        )
+    };
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(bad("Give the image as an http:// or https:// URL."));
+    }
+    match fetch::check_url(url) {
+        Ok(()) => Ok(()),
+        Err(FetchError::Forbidden(why)) => Err(RedfishError::bad_request(
+            Message::new(
+                &base::ACTION_PARAMETER_VALUE_ERROR,
+                &["Image", "VirtualMedia.InsertMedia"],
+            )
+            .resolution(format!("The BMC does not fetch from this address: {why}.")),
+        )),
+        Err(e) => Err(bad(&e.to_string())),
+    }
+}
+
+fn fetch_failure(e: &FetchError) -> Message {
+    let text = e.to_string();
+    match e {
+        FetchError::NotFound => Message::new(&base::RESOURCE_MISSING_AT_URI, &["Image"]).resolution(text),
+        FetchError::Unauthorized => Message::new(&base::ACCESS_DENIED, &["Image"]).resolution(text),
+        FetchError::Connect(_) | FetchError::Tls(_) | FetchError::Timeout => {
+            Message::new(&base::COULD_NOT_ESTABLISH_CONNECTION, &["Image"]).resolution(text)
+        }
+        FetchError::TooLarge { .. } => Message::new(&base::PAYLOAD_TOO_LARGE, &[]).resolution(text),
+        FetchError::Io(_) => Message::new(&base::INSUFFICIENT_STORAGE, &[]).resolution(text),
+        _ => Message::new(&base::OPERATION_FAILED, &[]).resolution(text),
+    }
+}
+
+impl MediaService {
+    pub fn new(
+        hypervisor: Arc<dyn Hypervisor>,
+        store: Store,
+        tasks: Arc<Tasks>,
+        cache_dir: PathBuf,
+        max_image_bytes: u64,
+    ) -> Arc<MediaService> {
+        Arc::new(MediaService {
+            hypervisor,
+            store,
+            tasks,
+            cache_dir,
+            max_image_bytes,
+            busy: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn is_busy(&self, system: &str, slot: &str) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&(system.to_owned(), slot.to_owned()))
+    }
+
+    fn set_busy(&self, system: &str, slot: &str, busy: bool) -> bool {
+        let mut set = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (system.to_owned(), slot.to_owned());
+        if busy {
+            set.insert(key)
+        } else {
+            set.remove(&key)
+        }
+    }
+
+    pub async fn states(&self, sys: &ComputerSystem) -> Result<Vec<SlotState>, RedfishError> {
+        let records = self.store.media(sys.id.clone()).await?;
+        Ok(slots(sys)
+            .into_iter()
+            .map(|slot| {
+                let source = sys
+                    .drives
+                    .iter()
+                    .find(|d| d.id == slot.drive)
+                    .and_then(|d| d.source.clone());
+                let record = records.iter().find(|r| r.slot == slot.id);
+                // The drive's real content decides; the record only names where
+                // the BMC's own medium came from.
+                let (image, write_protected) = match (&source, record) {
+                    (Some(src), Some(r)) if *src == r.cache_path => {
+                        (Some(r.image.clone()), r.write_protected)
+                    }
+                    (Some(src), _) => (Some(format!("file://{src}")), true),
+                    (None, _) => (None, true),
+                };
+                SlotState {
+                    busy: self.is_busy(&sys.id, &slot.id),
+                    inserted: source.is_some(),
+                    image,
+                    write_protected,
+                    slot,
+                }
+            })
+            .collect())
+    }
+
+    /// Starts an insert; returns the task that follows it.
+    pub async fn insert(
+        self: &Arc<Self>,
+        sys: &ComputerSystem,
+        slot: &Slot,
+        target_uri: &str,
+        req: Insert,
+    ) -> Result<TaskRecord, RedfishError> {
+        check_image_url(&req.image)?;
+        if !self.set_busy(&sys.id, &slot.id, true) {
+            return Err(RedfishError::new(
+                hyper::StatusCode::CONFLICT,
+                Message::new(&base::RESOURCE_IN_USE, &[])
+                    .resolution("An image is already being inserted into this slot; wait for its task."),
+            ));
+        }
+        let task = match self.tasks.create("Insert virtual media", target_uri).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.set_busy(&sys.id, &slot.id, false);
+                return Err(e.into());
+            }
+        };
+        let this = Arc::clone(self);
+        let (system_id, slot) = (sys.id.clone(), slot.clone());
+        let task_id = task.id;
+        tokio::spawn(async move {
+            let outcome = this.download_and_insert(&system_id, &slot, task_id, req).await;
+            this.set_busy(&system_id, &slot.id, false);
+            let (state, message) = match outcome {
+                Ok(()) => (TaskState::Completed, Message::new(&base::SUCCESS, &[])),
+                Err(m) => (TaskState::Exception, m),
+            };
+            if let Err(e) = this.tasks.finish(task_id, state, message).await {
+                tracing::error!(task = task_id, error = %e, "could not record the end of a task");
+            }
+        });
+        Ok(task)
+    }
+
+    async fn download_and_insert(
+        &self,
+        system_id: &str,
+        slot: &Slot,
+        task_id: i64,
+        req: Insert,
+    ) -> Result<(), Message> {
+        let tasks = Arc::clone(&self.tasks);
+        let progress = move |got: u64, total: Option<u64>| {
+            if let Some(total) = total.filter(|t| *t > 0) {
+                tasks.progress(task_id, ((got * 90) / total) as u8);
+            }
+        };
+        let fetched = fetch::fetch(
+            &FetchRequest {
+                url: req.image.clone(),
+                user_name: req.user_name.clone(),
+                password: req.password.clone(),
+                verify_certificate: req.verify_certificate,
+                ca_certificates: Vec::new(),
+                max_bytes: self.max_image_bytes,
+                timeout: Duration::from_secs(3600),
+            },
+            &self.cache_dir,
+            &progress,
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(system_id, slot = %slot.id, error = %e, "virtual media download failed");
+            fetch_failure(&e)
+        })?;
+        let path = fetched.path.to_string_lossy().into_owned();
+        let probe = fetched.path.clone();
+        let is_iso = tokio::task::spawn_blocking(move || fetch::looks_like_iso9660(&probe))
+            .await
+            .unwrap_or(false);
+        if !is_iso {
+            return Err(Message::new(
+                &base::ACTION_PARAMETER_VALUE_ERROR,
+                &["Image", "VirtualMedia.InsertMedia"],
+            )
+            .resolution("The downloaded file is not an ISO 9660 image; a CD slot needs one."));
+        }
+        self.hypervisor
+            .change_media(system_id.to_owned(), slot.drive.clone(), Some(path.clone()))
+            .await
+            .map_err(|e| {
+                tracing::warn!(system_id, slot = %slot.id, error = %e, "attaching virtual media failed");
+                Message::new(&base::OPERATION_FAILED, &[])
+                    .resolution(format!("Attaching the image failed: {e}"))
+            })?;
+        let record = MediaRecord {
+            system_id: system_id.to_owned(),
+            slot: slot.id.clone(),
+            image: req.image,
+            cache_path: path,
+            sha256: fetched.sha256,
+            write_protected: req.write_protected,
+        };
+        if let Err(e) = self.store.set_media(record).await {
+            // Keep the drive and the record in step: take the medium out again.
+            let _ = self
+                .hypervisor
+                .change_media(system_id.to_owned(), slot.drive.clone(), None)
+                .await;
+            return Err(Message::new(&base::OPERATION_FAILED, &[])
+                .resolution(format!("Recording the image failed: {e}")));
+        }
+        tracing::info!(system_id, slot = %slot.id, size = fetched.size, "virtual media inserted");
+        Ok(())
+    }
+
+    pub async fn eject(&self, sys: &ComputerSystem, slot: &Slot) -> Result<(), RedfishError> {
+        if self.is_busy(&sys.id, &slot.id) {
+            return Err(RedfishError::new(
+                hyper::StatusCode::CONFLICT,
+                Message::new(&base::RESOURCE_IN_USE, &[])
+                    .resolution("An insert is in progress; wait for its task."),
+            ));
+        }
+        self.hypervisor
+            .change_media(sys.id.clone(), slot.drive.clone(), None)
+            .await?;
+        self.store.delete_media(sys.id.clone(), slot.id.clone()).await?;
+        tracing::info!(system_id = %sys.id, slot = %slot.id, "virtual media ejected");
+        Ok(())
+    }
+}
