@@ -338,7 +338,7 @@ pub fn cdrom_with_source(xml: &str, target: &str, source: Option<&str>) -> Resul
     if let Some(path) = source {
         edits.push((open_end, 0, format!("<source file='{}'/>", xml_escape(path))));
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = text.to_owned();
     for (pos, len, new) in edits {
         out.replace_range(pos..pos + len, &new);
