@@ -459,3 +459,97 @@ async fn sushy_runs_the_ironic_virtual_media_sequence() {
     .await
     .expect("took too long");
 }
+
+/// The `REDFIN-GUEST-INFO` line of the last boot.
+fn last_info(log: &Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let at = text.rfind("REDFIN-GUEST-INFO ")?;
+    text[at..].lines().next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn bios_settings_switch_the_firmware_and_reach_the_guest() {
+    tokio::time::timeout(Duration::from_secs(420), async {
+        let cache = repo().join("target/e2e-cache");
+        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
+        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
+        let work = TempDir::new("e2e-bios");
+        let disk = work.path().join("disk.img");
+        std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
+        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+        let serial = work.path().join("serial.log");
+        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
+            .arg("redfin-bios")
+            .arg(&cache)
+            .arg(&serial)
+            .env("GUEST_BOOT", "firmware")
+            .env("GUEST_BOOT_ORDER", "hd")
+            .env("GUEST_DISK", &disk))
+        .await;
+        let xml_file = work.path().join("domain.xml");
+        std::fs::write(&xml_file, xml).expect("write XML");
+        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+        let uuid = lv.virsh(&["domuuid", "redfin-bios"]).await.trim().to_owned();
+        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+        let admin = bmc.admin();
+        let system = format!("/redfish/v1/Systems/{uuid}");
+        let reset = format!("{system}/Actions/ComputerSystem.Reset");
+
+        let r = admin.post(&reset, json!({"ResetType": "On"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        wait_source(&serial, "disk").await;
+        let info = last_info(&serial).expect("info line");
+        assert!(info.contains("firmware=bios"), "{info}");
+
+        let r = admin
+            .patch(
+                &format!("{system}/Bios/Settings"),
+                json!({"Attributes": {"BootMode": "Uefi", "SystemSerialNumber": "REDFIN-SN-7"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        assert_eq!(
+            admin.get(&format!("{system}/Bios")).await.json["Attributes"]["BootMode"],
+            "LegacyBios",
+            "pending until the reset"
+        );
+        let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let info = last_info(&serial).unwrap_or_default();
+            if info.contains("firmware=efi") {
+                assert!(info.contains("serial=REDFIN-SN-7"), "{info}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no UEFI boot: {info}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let b = admin.get(&format!("{system}/Bios")).await.json;
+        assert_eq!(b["Attributes"]["BootMode"], "Uefi");
+        assert_eq!(b["Attributes"]["SystemSerialNumber"], "REDFIN-SN-7");
+
+        // Secure Boot: the next start runs OVMF's Secure Boot build with enrolled
+        // keys (the test guest's unsigned boot loader is then refused, as on
+        // real hardware; what is checked is the firmware the VM runs).
+        let r = admin
+            .patch(&format!("{system}/SecureBoot"), json!({"SecureBootEnable": true}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        assert_eq!(r.json["SecureBootCurrentBoot"], "Disabled");
+        let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+        let live = lv.virsh(&["dumpxml", "redfin-bios"]).await;
+        assert!(live.contains("secure='yes'"), "{live}");
+        let sb = admin.get(&format!("{system}/SecureBoot")).await.json;
+        assert_eq!(sb["SecureBootCurrentBoot"], "Enabled");
+        assert_eq!(lv.domstate("redfin-bios").await, "running");
+        let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        bmc.stop().await;
+        drop(lv);
+    })
+    .await
+    .expect("took too long");
+}

@@ -156,7 +156,7 @@ impl BootService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BootMode, BootOption, Health, PowerState};
+    use crate::model::{BootMode, BootOption, FirmwareSettings, Health, PowerState};
 
     fn system(direct: bool) -> ComputerSystem {
         ComputerSystem {
@@ -185,6 +185,20 @@ mod tests {
             boot_order: vec![],
             boot_change_pending: false,
             direct_kernel_boot: direct,
+            firmware: FirmwareSettings {
+                mode: BootMode::Legacy,
+                secure_boot: false,
+                serial_number: None,
+                manufacturer: None,
+                product_name: None,
+            },
+            next_firmware: FirmwareSettings {
+                mode: BootMode::Legacy,
+                secure_boot: false,
+                serial_number: None,
+                manufacturer: None,
+                product_name: None,
+            },
         }
     }
 

@@ -181,6 +181,17 @@ pub struct SystemEvent {
     pub event: LifecycleEvent,
 }
 
+/// What a system's firmware is and tells the guest: UEFI or legacy BIOS,
+/// Secure Boot, and the SMBIOS strings the guest reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareSettings {
+    pub mode: BootMode,
+    pub secure_boot: bool,
+    pub serial_number: Option<String>,
+    pub manufacturer: Option<String>,
+    pub product_name: Option<String>,
+}
+
 /// A system as listed in the Systems collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemSummary {
@@ -250,6 +261,10 @@ pub struct ComputerSystem {
     pub boot_change_pending: bool,
     /// The domain boots a kernel directly; firmware boot devices are not used.
     pub direct_kernel_boot: bool,
+    /// The firmware the system runs with now (or ran with last).
+    pub firmware: FirmwareSettings,
+    /// The firmware of the stored definition: what the next start uses.
+    pub next_firmware: FirmwareSettings,
 }
 
 impl ComputerSystem {
@@ -322,6 +337,18 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// Stores a new boot order (option ids, first boots first) in the system's
     /// definition; it applies from the next start.
     fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Stores new firmware settings in the system's definition; they apply from
+    /// the next start (with fresh UEFI variables when the firmware changed).
+    fn set_firmware(
+        &self,
+        id: String,
+        firmware: FirmwareSettings,
+    ) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// The next start of the system begins with the firmware's default UEFI
+    /// variables (Secure Boot keys included).
+    fn reset_firmware_variables(&self, id: String) -> BoxFuture<'_, Result<(), HypervisorError>>;
 
     /// Puts a medium (a file) into a system's CD drive, or empties it, on the
     /// running system and in its definition.

@@ -57,6 +57,8 @@ schemas! {
     ACTION_INFO = "ActionInfo" "v1_5_0";
     BOOT_OPTION_COLLECTION = "BootOptionCollection" "";
     BOOT_OPTION = "BootOption" "v1_0_6";
+    BIOS = "Bios" "v1_2_3";
+    SECURE_BOOT = "SecureBoot" "v1_1_2";
     ETHERNET_INTERFACE_COLLECTION = "EthernetInterfaceCollection" "";
     ETHERNET_INTERFACE = "EthernetInterface" "v1_12_4";
     PROCESSOR_COLLECTION = "ProcessorCollection" "";
@@ -101,6 +103,7 @@ pub const SUPPORTING: &[&str] = &[
     "Privileges",
     "IPAddresses",
     "Settings",
+    "AttributeRegistry",
 ];
 
 pub fn by_family(family: &str) -> Option<&'static Schema> {

@@ -13,7 +13,7 @@
 #   * prints "REDFIN-GUEST-BOOTED source=<src>" on the console (ttyS0) once it is ready to
 #     handle ACPI power-button events; <src> is "initrd" unless the kernel command line
 #     contains redfin.source=<src> (the ISO / disk boot loaders pass cdrom / disk);
-#   * then "REDFIN-GUEST-INFO firmware=<bios|efi> uptime=<s>";
+#   * then "REDFIN-GUEST-INFO firmware=<bios|efi> serial=<SMBIOS system serial|none> uptime=<s>";
 #   * on an ACPI power-button press (virsh shutdown / virsh reboot) prints
 #     "REDFIN-GUEST-POWEROFF" and powers off immediately (busybox acpid, button.ko + evdev.ko);
 #   * runs an interactive root shell on the console (respawned if it exits).
@@ -148,7 +148,8 @@ done
 [ \$i -lt 50 ] || echo "redfin-init: WARNING acpid is not watching any input device"
 FW=bios; [ -d /sys/firmware/efi ] && FW=efi
 echo "REDFIN-GUEST-BOOTED source=\$SOURCE"
-echo "REDFIN-GUEST-INFO firmware=\$FW uptime=\$(cut -d' ' -f1 /proc/uptime)"
+SERIAL=\$(cat /sys/class/dmi/id/product_serial 2>/dev/null | tr -c 'A-Za-z0-9._-' '_' | cut -c1-64)
+echo "REDFIN-GUEST-INFO firmware=\$FW serial=\${SERIAL:-none} uptime=\$(cut -d' ' -f1 /proc/uptime)"
 while true; do
   setsid cttyhack sh -l
   sleep 1

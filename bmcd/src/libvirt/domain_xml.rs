@@ -1,6 +1,6 @@
 //! Reads what a BMC reports from a libvirt domain XML description.
 
-use crate::model::{BootMode, BootOption, BootSource, Drive, DriveKind, EthernetInterface};
+use crate::model::{BootMode, BootOption, BootSource, Drive, DriveKind, EthernetInterface, FirmwareSettings};
 
 /// The facts of a domain's XML that become Redfish properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,7 @@ pub struct DomainDescription {
     /// Option ids in boot order (per-device `<boot order>` or `<os><boot dev>`).
     pub boot_order: Vec<String>,
     pub direct_kernel_boot: bool,
+    pub firmware: FirmwareSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,36 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
             || child(o, "loader").is_some_and(|l| l.attribute("type") == Some("pflash"))
     });
     let boot_mode = if uefi { BootMode::UEFI } else { BootMode::Legacy };
+    let secure_boot = uefi
+        && os.is_some_and(|o| {
+            child(o, "loader").is_some_and(|l| l.attribute("secure") == Some("yes"))
+                || child(o, "firmware").is_some_and(|f| {
+                    f.children().any(|c| {
+                        c.has_tag_name("feature")
+                            && c.attribute("name") == Some("secure-boot")
+                            && c.attribute("enabled") == Some("yes")
+                    })
+                })
+        });
+    let smbios = |name: &str| {
+        child(dom, "sysinfo")
+            .filter(|s| s.attribute("type") == Some("smbios"))
+            .and_then(|s| child(s, "system"))
+            .and_then(|sys| {
+                sys.children()
+                    .find(|e| e.has_tag_name("entry") && e.attribute("name") == Some(name))
+            })
+            .and_then(|e| e.text())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let firmware = FirmwareSettings {
+        mode: boot_mode,
+        secure_boot,
+        serial_number: smbios("serial"),
+        manufacturer: smbios("manufacturer"),
+        product_name: smbios("product"),
+    };
 
     let mut interfaces = Vec::new();
     let mut drives = Vec::new();
@@ -160,6 +191,7 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
     let boot_order = boot_order(dom, &boot_options);
     let direct_kernel_boot = os.is_some_and(|o| child(o, "kernel").is_some());
     Ok(DomainDescription {
+        firmware,
         boot_options,
         boot_order,
         direct_kernel_boot,
@@ -309,6 +341,108 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('\'', "&apos;")
         .replace('"', "&quot;")
+}
+
+/// Rewrites a domain definition's firmware: `<os firmware='efi'>` with libvirt's
+/// firmware selection (Secure Boot and enrolled keys as features, SMM on) or
+/// legacy BIOS, and the SMBIOS system strings. Everything else is kept.
+pub fn with_firmware(xml: &str, fw: &FirmwareSettings) -> Result<String, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let dom = doc.root_element();
+    let os = child(dom, "os").ok_or_else(|| DomainXmlError("no <os>".into()))?;
+    if fw.secure_boot && fw.mode != BootMode::UEFI {
+        return Err(DomainXmlError("Secure Boot needs UEFI firmware".into()));
+    }
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    // The <os> start tag, with `firmware` set or removed.
+    let os_range = os.range();
+    let os_text = &xml[os_range.clone()];
+    let start_len = os_text
+        .find('>')
+        .ok_or_else(|| DomainXmlError("malformed <os>".into()))?
+        + 1;
+    let mut start = String::from("<os");
+    for a in os.attributes().filter(|a| a.name() != "firmware") {
+        start.push_str(&format!(" {}='{}'", a.name(), xml_escape(a.value())));
+    }
+    let uefi = fw.mode == BootMode::UEFI;
+    if uefi {
+        start.push_str(" firmware='efi'");
+    }
+    start.push('>');
+    let mut inner = String::new();
+    if uefi {
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        inner.push_str(&format!(
+            "<firmware><feature enabled='{0}' name='enrolled-keys'/><feature enabled='{0}' name='secure-boot'/></firmware>",
+            yn(fw.secure_boot)
+        ));
+    }
+    let entries: Vec<(&str, &String)> = [
+        ("manufacturer", &fw.manufacturer),
+        ("product", &fw.product_name),
+        ("serial", &fw.serial_number),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+    .collect();
+    if !entries.is_empty() {
+        inner.push_str("<smbios mode='sysinfo'/>");
+    }
+    edits.push((os_range.start, start_len, format!("{start}{inner}")));
+    for c in os.children().filter(|c| {
+        c.is_element() && matches!(c.tag_name().name(), "loader" | "nvram" | "firmware" | "smbios")
+    }) {
+        let r = c.range();
+        edits.push((r.start, r.end - r.start, String::new()));
+    }
+    // SMBIOS strings.
+    for s in dom
+        .children()
+        .filter(|c| c.has_tag_name("sysinfo") && c.attribute("type") == Some("smbios"))
+    {
+        let r = s.range();
+        edits.push((r.start, r.end - r.start, String::new()));
+    }
+    if !entries.is_empty() {
+        let mut sysinfo = String::from("<sysinfo type='smbios'><system>");
+        for (name, value) in &entries {
+            sysinfo.push_str(&format!("<entry name='{name}'>{}</entry>", xml_escape(value)));
+        }
+        sysinfo.push_str("</system></sysinfo>\n  ");
+        edits.push((os_range.start, 0, sysinfo));
+    }
+    // Secure Boot firmware needs SMM.
+    if fw.secure_boot {
+        match child(dom, "features") {
+            Some(f) if child(f, "smm").is_some() => {}
+            Some(f) => {
+                let r = f.range();
+                let text = &xml[r.clone()];
+                if text.ends_with("/>") {
+                    edits.push((
+                        r.start,
+                        r.end - r.start,
+                        "<features><smm state='on'/></features>".into(),
+                    ));
+                } else {
+                    let open = text.find('>').unwrap_or(0) + 1;
+                    edits.push((r.start + open, 0, "<smm state='on'/>".into()));
+                }
+            }
+            None => edits.push((
+                os_range.end,
+                0,
+                "\n  <features><smm state='on'/></features>".into(),
+            )),
+        }
+    }
+    edits.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut out = xml.to_owned();
+    for (pos, len, text) in edits {
+        out.replace_range(pos..pos + len, &text);
+    }
+    Ok(out)
 }
 
 /// The `<disk device='cdrom'>` element with target `target`, rewritten to hold
@@ -475,6 +609,45 @@ mod tests {
         let empty = cdrom_with_source(&dom, "sda", None).expect("eject");
         assert!(!empty.contains("source"));
         assert!(cdrom_with_source(Q35_UEFI, "vda", None).is_err(), "vda is a disk");
+    }
+
+    #[test]
+    fn firmware_switches_between_uefi_and_bios_and_sets_smbios() {
+        let legacy = "<domain type='qemu'><name>a</name><uuid>u</uuid><memory>1024</memory>\
+                      <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='hd'/></os>\
+                      <features><acpi/></features></domain>";
+        let uefi_sb = FirmwareSettings {
+            mode: BootMode::UEFI,
+            secure_boot: true,
+            serial_number: Some("SN-42".into()),
+            manufacturer: None,
+            product_name: Some("Lab <node>".into()),
+        };
+        let out = with_firmware(legacy, &uefi_sb).expect("rewrites");
+        let d = parse(&out).expect("parses");
+        assert_eq!(d.firmware, uefi_sb);
+        assert!(out.contains("<smm state='on'/>"));
+        assert_eq!(
+            d.boot_order,
+            Vec::<String>::new(),
+            "no devices, no ids; <boot dev> kept"
+        );
+        assert!(out.contains("<boot dev='hd'/>"));
+        let back = FirmwareSettings {
+            mode: BootMode::Legacy,
+            secure_boot: false,
+            serial_number: None,
+            manufacturer: None,
+            product_name: None,
+        };
+        let out2 = with_firmware(&out, &back).expect("rewrites");
+        assert_eq!(parse(&out2).expect("parses").firmware, back);
+        assert!(!out2.contains("sysinfo") && !out2.contains("firmware="));
+        let bad = FirmwareSettings {
+            secure_boot: true,
+            ..back
+        };
+        assert!(with_firmware(legacy, &bad).is_err());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct LibvirtHypervisor {
     call_timeout: Duration,
     events: broadcast::Sender<SystemEvent>,
     restart_when_stopped: RestartSet,
+    /// Systems whose next start must begin with fresh UEFI variables.
+    reset_nvram: RestartSet,
 }
 
 impl LibvirtHypervisor {
@@ -61,13 +63,15 @@ impl LibvirtHypervisor {
         }
         let conn = Arc::new(conn);
         let restart_when_stopped: RestartSet = Arc::default();
+        let reset_nvram: RestartSet = Arc::default();
         {
             let conn = Arc::clone(&conn);
             let pending = Arc::clone(&restart_when_stopped);
+            let nvram = Arc::clone(&reset_nvram);
             let mut rx = events_tx.subscribe();
             std::thread::Builder::new()
                 .name("libvirt-restart".into())
-                .spawn(move || restart_after_stop(&conn, &pending, &mut rx))
+                .spawn(move || restart_after_stop(&conn, &pending, &nvram, &mut rx))
                 .map_err(|e| HypervisorError::Unavailable(format!("cannot start libvirt thread: {e}")))?;
         }
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_DEPTH);
@@ -85,6 +89,7 @@ impl LibvirtHypervisor {
             call_timeout,
             events: events_tx,
             restart_when_stopped,
+            reset_nvram,
         })
     }
 
@@ -139,7 +144,12 @@ fn worker(conn: &Connect, jobs: &Mutex<Receiver<Job>>) {
 }
 
 /// Completes graceful cold restarts: starts a system again once it stopped.
-fn restart_after_stop(conn: &Connect, pending: &RestartSet, rx: &mut broadcast::Receiver<SystemEvent>) {
+fn restart_after_stop(
+    conn: &Connect,
+    pending: &RestartSet,
+    reset_nvram: &RestartSet,
+    rx: &mut broadcast::Receiver<SystemEvent>,
+) {
     loop {
         let ev = match rx.blocking_recv() {
             Ok(ev) => ev,
@@ -154,9 +164,13 @@ fn restart_after_stop(conn: &Connect, pending: &RestartSet, rx: &mut broadcast::
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&ev.system_id);
         if due {
+            let fresh = reset_nvram
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&ev.system_id);
             let started = conn
                 .lookup_domain_by_uuid_string(&ev.system_id)
-                .and_then(|d| d.create());
+                .and_then(|d| start(&d, fresh));
             match started {
                 Ok(()) => {
                     tracing::info!(system_id = %ev.system_id, "restarted with the new boot configuration")
@@ -167,6 +181,23 @@ fn restart_after_stop(conn: &Connect, pending: &RestartSet, rx: &mut broadcast::
             }
         }
     }
+}
+
+/// Starts a domain, with its UEFI variables reset to the firmware's template
+/// when `fresh_nvram`. Drivers without NVRAM (libvirt's test driver) refuse the
+/// flag; for them a plain start is the same thing.
+fn start(dom: &Domain, fresh_nvram: bool) -> Result<(), virt::error::Error> {
+    if fresh_nvram {
+        match dom.create_with_flags(virt::sys::VIR_DOMAIN_START_RESET_NVRAM) {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    virt::enumutil::Enum::Known(ErrorNumber::InvalidArg | ErrorNumber::NoSupport)
+                ) => {}
+            other => return other,
+        }
+    }
+    dom.create()
 }
 
 fn map_err(e: virt::error::Error, id: &str) -> HypervisorError {
@@ -223,24 +254,24 @@ fn parse_xml(xml: &str) -> Result<domain_xml::DomainDescription, HypervisorError
     domain_xml::parse(xml).map_err(|e| HypervisorError::Failed(e.to_string()))
 }
 
-/// The stored definition's boot order, and whether it differs from the one the
-/// running instance started with.
+/// What the next start uses (the stored definition), and whether it boots
+/// differently from the running instance (boot order or firmware).
 fn stored_boot(
     dom: &Domain,
     id: &str,
     state: RunState,
     live: &domain_xml::DomainDescription,
-) -> Result<(Vec<String>, bool), HypervisorError> {
+) -> Result<(Vec<String>, crate::model::FirmwareSettings, bool), HypervisorError> {
     let active = !matches!(state, RunState::ShutOff | RunState::Crashed | RunState::NoState);
     if !active || !dom.is_persistent().unwrap_or(false) {
-        return Ok((live.boot_order.clone(), false));
+        return Ok((live.boot_order.clone(), live.firmware.clone(), false));
     }
     let stored = parse_xml(
         &dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
             .map_err(|e| map_err(e, id))?,
     )?;
-    let pending = stored.boot_order != live.boot_order;
-    Ok((stored.boot_order, pending))
+    let pending = stored.boot_order != live.boot_order || stored.firmware != live.firmware;
+    Ok((stored.boot_order, stored.firmware, pending))
 }
 
 fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorError> {
@@ -248,7 +279,7 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
     let state = run_state(&dom, id)?;
     let xml = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
     let desc = parse_xml(&xml)?;
-    let (boot_order, boot_change_pending) = stored_boot(&dom, id, state, &desc)?;
+    let (boot_order, next_firmware, boot_change_pending) = stored_boot(&dom, id, state, &desc)?;
     let mut drives = desc.drives;
     for drive in drives.iter_mut().filter(|d| d.source.is_some()) {
         // Capacity is known only where libvirt can open the medium; the test
@@ -278,7 +309,33 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
         boot_order,
         boot_change_pending,
         direct_kernel_boot: desc.direct_kernel_boot,
+        firmware: desc.firmware,
+        next_firmware,
     })
+}
+
+fn set_firmware(
+    conn: &Connect,
+    id: &str,
+    fw: &crate::model::FirmwareSettings,
+    reset_nvram: &RestartSet,
+) -> Result<(), HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let xml = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
+    let before = parse_xml(&xml)?.firmware;
+    let new = domain_xml::with_firmware(&xml, fw).map_err(|e| HypervisorError::Failed(e.to_string()))?;
+    if new != xml {
+        conn.define_domain_xml(&new).map_err(|e| map_err(e, id))?;
+    }
+    if before.mode != fw.mode || before.secure_boot != fw.secure_boot {
+        // Variables made for other firmware (or other keys) must not carry over.
+        reset_nvram
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned());
+    }
+    Ok(())
 }
 
 fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> Result<(), HypervisorError> {
@@ -331,6 +388,7 @@ fn do_reset(
     id: &str,
     reset_type: ResetType,
     restart_when_stopped: &RestartSet,
+    reset_nvram: &RestartSet,
 ) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
     // A newer request replaces a graceful cold restart still waiting for the
@@ -346,7 +404,7 @@ fn do_reset(
         reason: refusal.0,
     })?;
     let live = parse_xml(&dom.xml_desc(0).map_err(|e| map_err(e, id))?)?;
-    if stored_boot(&dom, id, state, &live)?.1 {
+    if stored_boot(&dom, id, state, &live)?.2 {
         let (cold, start_after_stop) = cold_restart(plan);
         plan = cold;
         if start_after_stop {
@@ -358,7 +416,13 @@ fn do_reset(
     }
     for op in plan {
         let result = match op {
-            Op::Create => dom.create(),
+            Op::Create => {
+                let fresh = reset_nvram
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(id);
+                start(&dom, fresh)
+            }
             Op::Destroy => dom.destroy(),
             Op::Shutdown => dom.shutdown(),
             Op::Reboot => dom.reboot(0),
@@ -414,7 +478,26 @@ impl Hypervisor for LibvirtHypervisor {
 
     fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>> {
         let pending = Arc::clone(&self.restart_when_stopped);
-        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type, &pending)))
+        let nvram = Arc::clone(&self.reset_nvram);
+        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type, &pending, &nvram)))
+    }
+
+    fn reset_firmware_variables(&self, id: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        let nvram = Arc::clone(&self.reset_nvram);
+        Box::pin(self.call(move |conn| {
+            lookup(conn, &id)?;
+            nvram.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
+            Ok(())
+        }))
+    }
+
+    fn set_firmware(
+        &self,
+        id: String,
+        firmware: crate::model::FirmwareSettings,
+    ) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        let nvram = Arc::clone(&self.reset_nvram);
+        Box::pin(self.call(move |conn| set_firmware(conn, &id, &firmware, &nvram)))
     }
 
     fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>> {

@@ -23,11 +23,28 @@ async fn get_registry_file_collection(_req: Request) -> Result<Reply, RedfishErr
         &schemas::MESSAGE_REGISTRY_FILE_COLLECTION,
         "/redfish/v1/Registries",
         "Message Registry File Collection",
-        [format!("/redfish/v1/Registries/{}", base::PREFIX)],
+        [
+            format!("/redfish/v1/Registries/{}", base::PREFIX),
+            format!("/redfish/v1/Registries/{BIOS}"),
+        ],
     )))
 }
 
+const BIOS: &str = super::bios::REGISTRY_ID;
+
 async fn get_registry_file(req: Request) -> Result<Reply, RedfishError> {
+    if req.param(0) == BIOS {
+        return Ok(Reply::ok(json!({
+            "@odata.id": format!("/redfish/v1/Registries/{BIOS}"),
+            "@odata.type": schemas::MESSAGE_REGISTRY_FILE.odata_type(),
+            "Id": BIOS,
+            "Name": "BIOS Attribute Registry File",
+            "Description": "The BIOS attributes of Redfin virtual machines",
+            "Languages": ["en"],
+            "Registry": super::bios::ATTRIBUTE_REGISTRY,
+            "Location": [{ "Language": "en", "Uri": format!("/redfish/v1/Registries/{BIOS}/{BIOS}") }],
+        })));
+    }
     if req.param(0) != base::PREFIX {
         return Err(RedfishError::not_found("MessageRegistryFile", req.param(0)));
     }
@@ -49,6 +66,9 @@ async fn get_registry_file(req: Request) -> Result<Reply, RedfishError> {
 }
 
 async fn get_registry(req: Request) -> Result<Reply, RedfishError> {
+    if req.param(0) == BIOS && req.param(1) == BIOS {
+        return Ok(Reply::ok(super::bios::attribute_registry_document()));
+    }
     if req.param(0) != base::PREFIX || req.param(1) != base::PREFIX {
         return Err(RedfishError::not_found("MessageRegistry", req.param(1)));
     }

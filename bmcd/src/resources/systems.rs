@@ -148,8 +148,12 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
             "BootSourceOverrideEnabled@Redfish.AllowableValues": ["Disabled", "Once", "Continuous"],
             "BootSourceOverrideTarget": boot.target.as_str(),
             "BootSourceOverrideTarget@Redfish.AllowableValues": targets,
-            "BootSourceOverrideMode": boot_mode_name(s.boot_mode),
-            "BootSourceOverrideMode@Redfish.AllowableValues": [boot_mode_name(s.boot_mode)],
+            "BootSourceOverrideMode": boot_mode_name(s.next_firmware.mode),
+            "BootSourceOverrideMode@Redfish.AllowableValues": if s.direct_kernel_boot {
+                vec![boot_mode_name(s.next_firmware.mode)]
+            } else {
+                vec!["UEFI", "Legacy"]
+            },
             "BootOrder": s.boot_order,
             "BootOptions": link(&format!("{uri}/BootOptions")),
         },
@@ -159,6 +163,8 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "SimpleStorage": link(&format!("{uri}/SimpleStorage")),
         "Storage": link(&format!("{uri}/Storage")),
         "VirtualMedia": link(&format!("{uri}/VirtualMedia")),
+        "Bios": link(&format!("{uri}/Bios")),
+        "SecureBoot": link(&format!("{uri}/SecureBoot")),
         "Links": {
             "Chassis": [link(&format!("/redfish/v1/Chassis/{}", s.id))],
             "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", s.id))],
@@ -237,12 +243,22 @@ async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
 
     let s = system_of(&req).await?;
     if let Some(m) = mode {
-        if m != s.boot_mode {
-            return Err(RedfishError::property_value_incorrect(
-                "Boot/BootSourceOverrideMode",
-                boot_mode_name(m),
-                "This system's firmware cannot be switched through the BMC.",
-            ));
+        if m != s.next_firmware.mode {
+            if s.direct_kernel_boot {
+                return Err(RedfishError::property_value_incorrect(
+                    "Boot/BootSourceOverrideMode",
+                    boot_mode_name(m),
+                    "This system boots a kernel directly; its firmware type is fixed by its definition.",
+                ));
+            }
+            // The firmware changes at the next start (OVMF with fresh variables,
+            // or SeaBIOS); Secure Boot needs UEFI and is dropped with it.
+            let next = crate::model::FirmwareSettings {
+                mode: m,
+                secure_boot: s.next_firmware.secure_boot && m == BootMode::UEFI,
+                ..s.next_firmware.clone()
+            };
+            req.app.hypervisor.set_firmware(s.id.clone(), next).await?;
         }
     }
     if let Some(order) = order {
