@@ -80,6 +80,8 @@ schemas! {
     TASK = "Task" "v1_7_4";
     VIRTUAL_MEDIA_COLLECTION = "VirtualMediaCollection" "";
     VIRTUAL_MEDIA = "VirtualMedia" "v1_6_5";
+    CERTIFICATE_COLLECTION = "CertificateCollection" "";
+    CERTIFICATE = "Certificate" "v1_11_0";
     SESSION_SERVICE = "SessionService" "v1_2_0";
     SESSION_COLLECTION = "SessionCollection" "";
     SESSION = "Session" "v1_8_0";

@@ -369,23 +369,56 @@ pub struct ServedFile {
     pub credentials: Option<(String, String)>,
 }
 
-/// A plain-HTTP file server on 127.0.0.1, for virtual media tests.
+/// A file server on 127.0.0.1 (HTTP, or HTTPS with a self-signed
+/// certificate), for virtual media tests.
 pub struct ImageServer {
     pub addr: SocketAddr,
+    /// The server's certificate (PEM), when it speaks HTTPS.
+    pub certificate: Option<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl ImageServer {
     pub async fn start(files: Vec<ServedFile>) -> ImageServer {
+        ImageServer::start_with(files, false).await
+    }
+
+    pub async fn start_tls(files: Vec<ServedFile>) -> ImageServer {
+        ImageServer::start_with(files, true).await
+    }
+
+    async fn start_with(files: Vec<ServedFile>, tls: bool) -> ImageServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let files = Arc::new(files);
+        let (acceptor, certificate) = if tls {
+            let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("certificate");
+            let cert_pem = ck.cert.pem();
+            let key =
+                rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key");
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .expect("server config");
+            (
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+                Some(cert_pem),
+            )
+        } else {
+            (None, None)
+        };
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 let files = Arc::clone(&files);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service =
                         hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -425,17 +458,34 @@ impl ImageServer {
                                 Ok::<_, std::convert::Infallible>(resp.expect("response"))
                             }
                         });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
-        ImageServer { addr, task }
+        ImageServer {
+            addr,
+            certificate,
+            task,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path}", self.addr)
     }
 }
 

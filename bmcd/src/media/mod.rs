@@ -37,6 +37,8 @@ pub struct SlotState {
     pub write_protected: bool,
     /// An insert is downloading into this slot.
     pub busy: bool,
+    /// HTTPS images must present a certificate the slot's certificates vouch for.
+    pub verify_certificate: bool,
 }
 
 pub fn slots(sys: &ComputerSystem) -> Vec<Slot> {
@@ -62,7 +64,6 @@ pub struct Insert {
     pub user_name: Option<String>,
     pub password: Option<String>,
     pub write_protected: bool,
-    pub verify_certificate: bool,
 }
 
 pub struct MediaService {
@@ -153,9 +154,18 @@ impl MediaService {
 
     pub async fn states(&self, sys: &ComputerSystem) -> Result<Vec<SlotState>, RedfishError> {
         let records = self.store.media(sys.id.clone()).await?;
+        let mut verify = Vec::new();
+        for slot in slots(sys) {
+            verify.push(
+                self.store
+                    .media_verify_certificate(sys.id.clone(), slot.id.clone())
+                    .await?,
+            );
+        }
         Ok(slots(sys)
             .into_iter()
-            .map(|slot| {
+            .zip(verify)
+            .map(|(slot, verify_certificate)| {
                 let source = sys
                     .drives
                     .iter()
@@ -172,6 +182,7 @@ impl MediaService {
                     (None, _) => (None, true),
                 };
                 SlotState {
+                    verify_certificate,
                     busy: self.is_busy(&sys.id, &slot.id),
                     inserted: source.is_some(),
                     image,
@@ -235,13 +246,30 @@ impl MediaService {
                 tasks.progress(task_id, ((got * 90) / total) as u8);
             }
         };
+        let store_failed = |e: crate::store::StoreError| {
+            Message::new(&base::OPERATION_FAILED, &[])
+                .resolution(format!("Reading the slot's settings failed: {e}"))
+        };
+        let verify_certificate = self
+            .store
+            .media_verify_certificate(system_id.to_owned(), slot.id.clone())
+            .await
+            .map_err(store_failed)?;
+        let ca_certificates = self
+            .store
+            .media_certificates(system_id.to_owned(), slot.id.clone())
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .map(|(_, pem)| pem)
+            .collect();
         let fetched = fetch::fetch(
             &FetchRequest {
                 url: req.image.clone(),
                 user_name: req.user_name.clone(),
                 password: req.password.clone(),
-                verify_certificate: req.verify_certificate,
-                ca_certificates: Vec::new(),
+                verify_certificate,
+                ca_certificates,
                 max_bytes: self.max_image_bytes,
                 timeout: Duration::from_secs(3600),
             },

@@ -245,9 +245,8 @@ async fn post_bios_reset_bios(req: Request) -> Result<Reply, RedfishError> {
 async fn get_secure_boot(req: Request) -> Result<Reply, RedfishError> {
     let s = system_of(&req).await?;
     let uri = format!("/redfish/v1/Systems/{}/SecureBoot", s.id);
-    let current = if s.firmware.mode != BootMode::UEFI {
-        "Unknown"
-    } else if s.firmware.secure_boot {
+    // Legacy BIOS has no Secure Boot: it is off.
+    let current = if s.firmware.mode == BootMode::UEFI && s.firmware.secure_boot {
         "Enabled"
     } else {
         "Disabled"

@@ -19,10 +19,20 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/redfish/v1/Managers/{id}/VirtualMedia/{slot}", Required::LOGIN, get_virtual_media),
         route!(POST "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Actions/VirtualMedia.InsertMedia", Required::CONFIGURE_MANAGER, post_virtual_media_insert),
         route!(POST "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Actions/VirtualMedia.EjectMedia", Required::CONFIGURE_MANAGER, post_virtual_media_eject),
+        route!(PATCH "/redfish/v1/Managers/{id}/VirtualMedia/{slot}", Required::CONFIGURE_MANAGER, patch_virtual_media),
+        route!(GET "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Certificates", Required::LOGIN, get_certificate_collection),
+        route!(POST "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Certificates", Required::CONFIGURE_MANAGER, post_certificate),
+        route!(GET "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Certificates/{cert}", Required::LOGIN, get_certificate),
+        route!(DELETE "/redfish/v1/Managers/{id}/VirtualMedia/{slot}/Certificates/{cert}", Required::CONFIGURE_MANAGER, delete_certificate),
         route!(GET "/redfish/v1/Systems/{id}/VirtualMedia", Required::LOGIN, get_virtual_media_collection),
         route!(GET "/redfish/v1/Systems/{id}/VirtualMedia/{slot}", Required::LOGIN, get_virtual_media),
         route!(POST "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Actions/VirtualMedia.InsertMedia", Required::CONFIGURE_MANAGER, post_virtual_media_insert),
         route!(POST "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Actions/VirtualMedia.EjectMedia", Required::CONFIGURE_MANAGER, post_virtual_media_eject),
+        route!(PATCH "/redfish/v1/Systems/{id}/VirtualMedia/{slot}", Required::CONFIGURE_MANAGER, patch_virtual_media),
+        route!(GET "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Certificates", Required::LOGIN, get_certificate_collection),
+        route!(POST "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Certificates", Required::CONFIGURE_MANAGER, post_certificate),
+        route!(GET "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Certificates/{cert}", Required::LOGIN, get_certificate),
+        route!(DELETE "/redfish/v1/Systems/{id}/VirtualMedia/{slot}/Certificates/{cert}", Required::CONFIGURE_MANAGER, delete_certificate),
     ]
 }
 
@@ -94,6 +104,8 @@ fn media_json(base: &str, st: &SlotState) -> Value {
         "ConnectedVia": if st.inserted { "URI" } else { "NotConnected" },
         "TransferMethod": "Upload",
         "TransferProtocolType": protocol,
+        "VerifyCertificate": st.verify_certificate,
+        "Certificates": super::link(&format!("{uri}/Certificates")),
         "Status": if st.busy { json!({"State": "Updating", "Health": "OK"}) } else { status_ok() },
         "Actions": {
             format!("#{INSERT}"): { "target": format!("{uri}/Actions/{INSERT}") },
@@ -183,7 +195,6 @@ async fn post_virtual_media_insert(req: Request) -> Result<Reply, RedfishError> 
                 user_name,
                 password,
                 write_protected: true,
-                verify_certificate: false,
             },
         )
         .await?;
@@ -196,5 +207,118 @@ async fn post_virtual_media_eject(req: Request) -> Result<Reply, RedfishError> {
     body.finish()?;
     let (sys, slot) = slot_of(&req).await?;
     req.app.media.eject(&sys, &slot).await?;
+    Ok(Reply::NoContent)
+}
+
+async fn patch_virtual_media(req: Request) -> Result<Reply, RedfishError> {
+    let mut body = Fields::parse(&req.body, Context::Resource)?;
+    let verify = body.bool("VerifyCertificate")?;
+    for read_only in [
+        "Image",
+        "Inserted",
+        "WriteProtected",
+        "MediaTypes",
+        "ConnectedVia",
+    ] {
+        body.read_only(read_only)?;
+    }
+    body.finish()?;
+    let (sys, slot) = slot_of(&req).await?;
+    if let Some(v) = verify {
+        req.app
+            .store
+            .set_media_verify_certificate(sys.id.clone(), slot.id.clone(), v)
+            .await?;
+    }
+    get_virtual_media(req).await
+}
+
+fn certificates_uri(req: &Request) -> String {
+    format!("{}/VirtualMedia/{}/Certificates", base_uri(req), req.param(1))
+}
+
+async fn get_certificate_collection(req: Request) -> Result<Reply, RedfishError> {
+    let (sys, slot) = slot_of(&req).await?;
+    let uri = certificates_uri(&req);
+    let certs = req.app.store.media_certificates(sys.id, slot.id).await?;
+    Ok(Reply::ok(collection(
+        &schemas::CERTIFICATE_COLLECTION,
+        &uri,
+        "Trusted certificates for HTTPS images",
+        certs.into_iter().map(|(id, _)| format!("{uri}/{id}")),
+    )))
+}
+
+fn certificate_json(uri: &str, id: i64, pem: &str) -> Value {
+    json!({
+        "@odata.id": format!("{uri}/{id}"),
+        "@odata.type": schemas::CERTIFICATE.odata_type(),
+        "Id": id.to_string(),
+        "Name": format!("Trusted certificate {id}"),
+        "CertificateString": pem,
+        "CertificateType": "PEM",
+    })
+}
+
+async fn post_certificate(req: Request) -> Result<Reply, RedfishError> {
+    let mut body = Fields::parse(&req.body, Context::Resource)?;
+    let pem = body.string("CertificateString")?;
+    let kind = body.enumerated("CertificateType", |t| {
+        (t == "PEM" || t == "PEMchain").then_some(())
+    })?;
+    let pem = body.required("CertificateString", pem)?;
+    let _ = kind;
+    body.finish()?;
+    use rustls_pki_types::pem::PemObject;
+    let parsed: Result<Vec<_>, _> =
+        rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+    if !matches!(&parsed, Ok(certs) if !certs.is_empty()) {
+        return Err(RedfishError::bad_request(
+            crate::error::Message::new(
+                &crate::registries::base::PROPERTY_VALUE_FORMAT_ERROR,
+                &["(certificate)", "CertificateString"],
+            )
+            .resolution("Give one or more X.509 certificates in PEM form."),
+        ));
+    }
+    let (sys, slot) = slot_of(&req).await?;
+    let id = req
+        .app
+        .store
+        .add_media_certificate(sys.id, slot.id, pem.clone())
+        .await?;
+    let uri = certificates_uri(&req);
+    Ok(Reply::created(
+        &format!("{uri}/{id}"),
+        certificate_json(&uri, id, &pem),
+    ))
+}
+
+async fn find_certificate(req: &Request) -> Result<(ComputerSystem, Slot, i64, String), RedfishError> {
+    let (sys, slot) = slot_of(req).await?;
+    let wanted = req.param(2);
+    let certs = req
+        .app
+        .store
+        .media_certificates(sys.id.clone(), slot.id.clone())
+        .await?;
+    let (id, pem) = certs
+        .into_iter()
+        .find(|(id, _)| id.to_string() == wanted)
+        .ok_or_else(|| RedfishError::not_found("Certificate", wanted))?;
+    Ok((sys, slot, id, pem))
+}
+
+async fn get_certificate(req: Request) -> Result<Reply, RedfishError> {
+    let (_, _, id, pem) = find_certificate(&req).await?;
+    Ok(Reply::ok(certificate_json(&certificates_uri(&req), id, &pem)))
+}
+
+async fn delete_certificate(req: Request) -> Result<Reply, RedfishError> {
+    let (sys, slot, id, _) = find_certificate(&req).await?;
+    req.app
+        .store
+        .delete_media_certificate(sys.id, slot.id, id)
+        .await?;
     Ok(Reply::NoContent)
 }

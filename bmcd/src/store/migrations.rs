@@ -65,6 +65,19 @@ const MIGRATIONS: &[&str] = &[
         write_protected INTEGER NOT NULL,
         PRIMARY KEY (system_id, slot)
     );",
+    // 4: TLS trust of virtual media slots
+    "CREATE TABLE media_settings (
+        system_id TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        verify_certificate INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (system_id, slot)
+    );
+    CREATE TABLE media_certificates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        system_id TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        pem TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -401,6 +401,88 @@ impl Store {
         .await
     }
 
+    pub async fn media_verify_certificate(
+        &self,
+        system_id: String,
+        slot: String,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT verify_certificate FROM media_settings WHERE system_id = ?1 AND slot = ?2",
+                params![system_id, slot],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+        })
+        .await
+    }
+
+    pub async fn set_media_verify_certificate(
+        &self,
+        system_id: String,
+        slot: String,
+        verify: bool,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO media_settings(system_id, slot, verify_certificate) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(system_id, slot) DO UPDATE SET verify_certificate = excluded.verify_certificate",
+                params![system_id, slot, verify],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Trusted certificates of a slot: (id, PEM).
+    pub async fn media_certificates(
+        &self,
+        system_id: String,
+        slot: String,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, pem FROM media_certificates WHERE system_id = ?1 AND slot = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![system_id, slot], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn add_media_certificate(
+        &self,
+        system_id: String,
+        slot: String,
+        pem: String,
+    ) -> Result<i64, StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO media_certificates(system_id, slot, pem) VALUES (?1, ?2, ?3)",
+                params![system_id, slot, pem],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    pub async fn delete_media_certificate(
+        &self,
+        system_id: String,
+        slot: String,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "DELETE FROM media_certificates WHERE system_id = ?1 AND slot = ?2 AND id = ?3",
+                params![system_id, slot, id],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     // ---- accounts -------------------------------------------------------
 
     pub async fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
