@@ -553,3 +553,104 @@ async fn bios_settings_switch_the_firmware_and_reach_the_guest() {
     .await
     .expect("took too long");
 }
+
+#[tokio::test]
+async fn a_usb_stick_is_plugged_in_booted_from_and_pulled_out() {
+    tokio::time::timeout(Duration::from_secs(420), async {
+        let cache = repo().join("target/e2e-cache");
+        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
+        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
+        let work = TempDir::new("e2e-usb");
+        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+        let serial = work.path().join("serial.log");
+        // No disk of its own: the guest can only boot what is plugged in.
+        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
+            .arg("redfin-usb")
+            .arg(&cache)
+            .arg(&serial)
+            .env("GUEST_BOOT", "firmware")
+            .env("GUEST_BOOT_ORDER", "hd"))
+        .await;
+        let xml_file = work.path().join("domain.xml");
+        std::fs::write(&xml_file, xml).expect("write XML");
+        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+        let uuid = lv.virsh(&["domuuid", "redfin-usb"]).await.trim().to_owned();
+        let server = ImageServer::start(vec![ServedFile {
+            path: "/stick.img".into(),
+            body: std::fs::read(disk_src.trim()).expect("read disk image"),
+            credentials: None,
+        }])
+        .await;
+        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+        let admin = bmc.admin();
+        let system = format!("/redfish/v1/Systems/{uuid}");
+        let usb = format!("/redfish/v1/Managers/{uuid}/VirtualMedia/Usb");
+        assert_eq!(admin.get(&usb).await.json["MediaTypes"], json!(["USBStick"]));
+
+        let r = admin
+            .post(
+                &format!("{usb}/Actions/VirtualMedia.InsertMedia"),
+                json!({"Image": server.url("/stick.img")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+        let monitor = r.header("location").expect("monitor").to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = admin.get(&monitor).await;
+            if m.status != StatusCode::ACCEPTED {
+                assert_eq!(m.status, StatusCode::NO_CONTENT, "{:?}", m.json);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "insert did not finish");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(admin.get(&usb).await.json["Inserted"], true);
+        let s = admin.get(&system).await.json;
+        assert!(s["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"]
+            .as_array()
+            .expect("targets")
+            .contains(&json!("Usb")));
+
+        // Boot once from the stick.
+        let r = admin
+            .patch(
+                &system,
+                json!({"Boot": {"BootSourceOverrideEnabled": "Once", "BootSourceOverrideTarget": "Usb"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+        let r = admin
+            .post(
+                &format!("{system}/Actions/ComputerSystem.Reset"),
+                json!({"ResetType": "On"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+        wait_source(&serial, "disk").await;
+
+        // Pull it out: gone from the running guest and its definition.
+        let r = admin
+            .post(&format!("{usb}/Actions/VirtualMedia.EjectMedia"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
+        assert_eq!(admin.get(&usb).await.json["Inserted"], false);
+        let live = lv.virsh(&["domblklist", "redfin-usb"]).await;
+        let stored = lv.virsh(&["domblklist", "--inactive", "redfin-usb"]).await;
+        assert!(
+            !live.contains("media/") && !stored.contains("media/"),
+            "{live}\n{stored}"
+        );
+        let r = admin
+            .post(
+                &format!("{system}/Actions/ComputerSystem.Reset"),
+                json!({"ResetType": "ForceOff"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        bmc.stop().await;
+        drop(lv);
+    })
+    .await
+    .expect("took too long");
+}

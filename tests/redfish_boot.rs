@@ -135,8 +135,8 @@ async fn overrides_change_the_definition_and_once_ends_at_the_next_start() {
             "PropertyValueNotInList",
         ),
         (
-            json!({"Boot": {"BootSourceOverrideMode": "UEFI"}}),
-            "PropertyValueIncorrect",
+            json!({"Boot": {"BootSourceOverrideMode": "Hybrid"}}),
+            "PropertyValueNotInList",
         ),
         (
             json!({"Boot": {"BootOrder": ["vda", "nope"]}}),

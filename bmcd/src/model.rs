@@ -261,6 +261,8 @@ pub struct ComputerSystem {
     pub boot_change_pending: bool,
     /// The domain boots a kernel directly; firmware boot devices are not used.
     pub direct_kernel_boot: bool,
+    /// The machine has a USB controller (USB sticks can be plugged in).
+    pub usb_controller: bool,
     /// The firmware the system runs with now (or ran with last).
     pub firmware: FirmwareSettings,
     /// The firmware of the stored definition: what the next start uses.
@@ -358,6 +360,13 @@ pub trait Hypervisor: Send + Sync + 'static {
         drive: String,
         source: Option<String>,
     ) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Plugs a USB stick backed by `source` (read-only) into the running system
+    /// and its definition; returns the drive's target device.
+    fn plug_usb_disk(&self, id: String, source: String) -> BoxFuture<'_, Result<String, HypervisorError>>;
+
+    /// Unplugs the disk with target device `drive`.
+    fn unplug_disk(&self, id: String, drive: String) -> BoxFuture<'_, Result<(), HypervisorError>>;
 
     /// Lifecycle events of every system, including changes made outside bmcd.
     fn events(&self) -> tokio::sync::broadcast::Receiver<SystemEvent>;

@@ -20,6 +20,7 @@ pub struct DomainDescription {
     pub boot_order: Vec<String>,
     pub direct_kernel_boot: bool,
     pub firmware: FirmwareSettings,
+    pub usb_controller: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +191,15 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
     let boot_options = boot_options(&interfaces, &drives);
     let boot_order = boot_order(dom, &boot_options);
     let direct_kernel_boot = os.is_some_and(|o| child(o, "kernel").is_some());
+    let usb_controller = child(dom, "devices").is_some_and(|d| {
+        d.children().any(|c| {
+            c.has_tag_name("controller")
+                && c.attribute("type") == Some("usb")
+                && c.attribute("model") != Some("none")
+        })
+    });
     Ok(DomainDescription {
+        usb_controller,
         firmware,
         boot_options,
         boot_order,
@@ -443,6 +452,30 @@ pub fn with_firmware(xml: &str, fw: &FirmwareSettings) -> Result<String, DomainX
         out.replace_range(pos..pos + len, &text);
     }
     Ok(out)
+}
+
+/// The first `sdX` name not in `used`.
+pub fn free_disk_target(used: &[String]) -> Option<String> {
+    ('a'..='z').map(|c| format!("sd{c}")).find(|t| !used.contains(t))
+}
+
+/// A read-only USB disk element backed by `source`.
+pub fn usb_disk(target: &str, source: &str) -> String {
+    format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='{target}' bus='usb'/><readonly/></disk>",
+        xml_escape(source)
+    )
+}
+
+/// The `<disk>` element with target `target`, as the domain has it.
+pub fn disk_element(xml: &str, target: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let disk = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk"))
+        .find(|n| child(*n, "target").and_then(|t| t.attribute("dev")) == Some(target))?;
+    Some(xml[disk.range()].to_owned())
 }
 
 /// The `<disk device='cdrom'>` element with target `target`, rewritten to hold

@@ -309,6 +309,7 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
         boot_order,
         boot_change_pending,
         direct_kernel_boot: desc.direct_kernel_boot,
+        usb_controller: desc.usb_controller,
         firmware: desc.firmware,
         next_firmware,
     })
@@ -357,6 +358,58 @@ fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> 
         let element = domain_xml::cdrom_with_source(&stored, drive, source).map_err(failed)?;
         dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force)
             .map_err(|e| map_err(e, id))?;
+    }
+    Ok(())
+}
+
+fn plug_usb_disk(conn: &Connect, id: &str, source: &str) -> Result<String, HypervisorError> {
+    let dom = lookup(conn, id)?;
+    let active = dom.is_active().map_err(|e| map_err(e, id))?;
+    let persistent = dom.is_persistent().map_err(|e| map_err(e, id))?;
+    // A name free in both the running instance and the stored definition.
+    let mut used: Vec<String> = parse_xml(&dom.xml_desc(0).map_err(|e| map_err(e, id))?)?
+        .drives
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    if persistent {
+        let stored = dom
+            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| map_err(e, id))?;
+        used.extend(parse_xml(&stored)?.drives.into_iter().map(|d| d.id));
+    }
+    let target = domain_xml::free_disk_target(&used)
+        .ok_or_else(|| HypervisorError::Failed("no free disk name for a USB stick".into()))?;
+    let element = domain_xml::usb_disk(&target, source);
+    let mut flags = 0;
+    if active {
+        flags |= virt::sys::VIR_DOMAIN_AFFECT_LIVE;
+    }
+    if persistent {
+        flags |= virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+    }
+    dom.attach_device_flags(&element, flags)
+        .map_err(|e| map_err(e, id))?;
+    Ok(target)
+}
+
+fn unplug_disk(conn: &Connect, id: &str, drive: &str) -> Result<(), HypervisorError> {
+    let dom = lookup(conn, id)?;
+    if dom.is_active().map_err(|e| map_err(e, id))? {
+        let live = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
+        if let Some(element) = domain_xml::disk_element(&live, drive) {
+            dom.detach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE)
+                .map_err(|e| map_err(e, id))?;
+        }
+    }
+    if dom.is_persistent().map_err(|e| map_err(e, id))? {
+        let stored = dom
+            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| map_err(e, id))?;
+        if let Some(element) = domain_xml::disk_element(&stored, drive) {
+            dom.detach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG)
+                .map_err(|e| map_err(e, id))?;
+        }
     }
     Ok(())
 }
@@ -511,6 +564,14 @@ impl Hypervisor for LibvirtHypervisor {
         source: Option<String>,
     ) -> BoxFuture<'_, Result<(), HypervisorError>> {
         Box::pin(self.call(move |conn| change_media(conn, &id, &drive, source.as_deref())))
+    }
+
+    fn plug_usb_disk(&self, id: String, source: String) -> BoxFuture<'_, Result<String, HypervisorError>> {
+        Box::pin(self.call(move |conn| plug_usb_disk(conn, &id, &source)))
+    }
+
+    fn unplug_disk(&self, id: String, drive: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        Box::pin(self.call(move |conn| unplug_disk(conn, &id, &drive)))
     }
 
     fn events(&self) -> broadcast::Receiver<SystemEvent> {

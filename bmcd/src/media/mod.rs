@@ -17,13 +17,23 @@ use crate::store::{MediaRecord, Store, TaskRecord};
 use crate::tasks::{TaskState, Tasks};
 use fetch::{FetchError, FetchRequest};
 
-/// One virtual media slot: a CD drive of the system.
+/// What kind of medium a slot takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A CD drive of the system: the medium changes, the drive stays.
+    Cd,
+    /// A USB port: a read-only USB stick is plugged in and pulled out.
+    Usb,
+}
+
+/// One virtual media slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
-    /// `Cd`, `Cd2`, ... in device order.
+    /// `Cd`, `Cd2`, ... in device order; `Usb`.
     pub id: String,
-    /// The drive's target device (`sda`, `hdc`).
-    pub drive: String,
+    pub kind: SlotKind,
+    /// The CD drive's target device (`sda`, `hdc`); none for USB.
+    pub drive: Option<String>,
 }
 
 /// What a slot holds right now.
@@ -42,7 +52,8 @@ pub struct SlotState {
 }
 
 pub fn slots(sys: &ComputerSystem) -> Vec<Slot> {
-    sys.drives
+    let mut out: Vec<Slot> = sys
+        .drives
         .iter()
         .filter(|d| d.kind == DriveKind::Cdrom)
         .enumerate()
@@ -52,9 +63,32 @@ pub fn slots(sys: &ComputerSystem) -> Vec<Slot> {
             } else {
                 format!("Cd{}", i + 1)
             },
-            drive: d.id.clone(),
+            kind: SlotKind::Cd,
+            drive: Some(d.id.clone()),
         })
-        .collect()
+        .collect();
+    if sys.usb_controller {
+        out.push(Slot {
+            id: "Usb".to_owned(),
+            kind: SlotKind::Usb,
+            drive: None,
+        });
+    }
+    out
+}
+
+/// The USB disk that holds `path`, if plugged in.
+fn usb_drive_with(sys: &ComputerSystem, path: &str) -> Option<String> {
+    sys.drives
+        .iter()
+        .find(|d| d.kind == DriveKind::Disk && d.bus == "usb" && d.source.as_deref() == Some(path))
+        .map(|d| d.id.clone())
+}
+
+/// How an attached medium is taken out again.
+enum Undo {
+    EmptyCd(String),
+    Unplug(String),
 }
 
 /// An `InsertMedia` request, checked.
@@ -166,12 +200,17 @@ impl MediaService {
             .into_iter()
             .zip(verify)
             .map(|(slot, verify_certificate)| {
-                let source = sys
-                    .drives
-                    .iter()
-                    .find(|d| d.id == slot.drive)
-                    .and_then(|d| d.source.clone());
                 let record = records.iter().find(|r| r.slot == slot.id);
+                let source = match (&slot.drive, record) {
+                    (Some(drive), _) => sys
+                        .drives
+                        .iter()
+                        .find(|d| &d.id == drive)
+                        .and_then(|d| d.source.clone()),
+                    // A USB slot holds what bmcd plugged in, if it is still there.
+                    (None, Some(r)) => usb_drive_with(sys, &r.cache_path).map(|_| r.cache_path.clone()),
+                    (None, None) => None,
+                };
                 // The drive's real content decides; the record only names where
                 // the BMC's own medium came from.
                 let (image, write_protected) = match (&source, record) {
@@ -282,25 +321,59 @@ impl MediaService {
             fetch_failure(&e)
         })?;
         let path = fetched.path.to_string_lossy().into_owned();
-        let probe = fetched.path.clone();
-        let is_iso = tokio::task::spawn_blocking(move || fetch::looks_like_iso9660(&probe))
-            .await
-            .unwrap_or(false);
-        if !is_iso {
-            return Err(Message::new(
-                &base::ACTION_PARAMETER_VALUE_ERROR,
-                &["Image", "VirtualMedia.InsertMedia"],
-            )
-            .resolution("The downloaded file is not an ISO 9660 image; a CD slot needs one."));
-        }
-        self.hypervisor
-            .change_media(system_id.to_owned(), slot.drive.clone(), Some(path.clone()))
-            .await
-            .map_err(|e| {
-                tracing::warn!(system_id, slot = %slot.id, error = %e, "attaching virtual media failed");
-                Message::new(&base::OPERATION_FAILED, &[])
-                    .resolution(format!("Attaching the image failed: {e}"))
-            })?;
+        let attach_failed = |e: crate::model::HypervisorError| {
+            tracing::warn!(system_id, slot = %slot.id, error = %e, "attaching virtual media failed");
+            Message::new(&base::OPERATION_FAILED, &[]).resolution(format!("Attaching the image failed: {e}"))
+        };
+        // How to take the medium out again if recording it fails.
+        let undo: Undo = match (slot.kind, &slot.drive) {
+            (SlotKind::Cd, Some(drive)) => {
+                let probe = fetched.path.clone();
+                let is_iso = tokio::task::spawn_blocking(move || fetch::looks_like_iso9660(&probe))
+                    .await
+                    .unwrap_or(false);
+                if !is_iso {
+                    return Err(Message::new(
+                        &base::ACTION_PARAMETER_VALUE_ERROR,
+                        &["Image", "VirtualMedia.InsertMedia"],
+                    )
+                    .resolution("The downloaded file is not an ISO 9660 image; a CD slot needs one."));
+                }
+                self.hypervisor
+                    .change_media(system_id.to_owned(), drive.clone(), Some(path.clone()))
+                    .await
+                    .map_err(attach_failed)?;
+                Undo::EmptyCd(drive.clone())
+            }
+            _ => {
+                // A stick already in this slot comes out first.
+                let old = self
+                    .store
+                    .media(system_id.to_owned())
+                    .await
+                    .ok()
+                    .and_then(|rs| rs.into_iter().find(|r| r.slot == slot.id));
+                if let Some(old) = old {
+                    let sys = self
+                        .hypervisor
+                        .system(system_id.to_owned())
+                        .await
+                        .map_err(attach_failed)?;
+                    if let Some(drive) = usb_drive_with(&sys, &old.cache_path) {
+                        self.hypervisor
+                            .unplug_disk(system_id.to_owned(), drive)
+                            .await
+                            .map_err(attach_failed)?;
+                    }
+                }
+                let drive = self
+                    .hypervisor
+                    .plug_usb_disk(system_id.to_owned(), path.clone())
+                    .await
+                    .map_err(attach_failed)?;
+                Undo::Unplug(drive)
+            }
+        };
         let record = MediaRecord {
             system_id: system_id.to_owned(),
             slot: slot.id.clone(),
@@ -310,11 +383,15 @@ impl MediaService {
             write_protected: req.write_protected,
         };
         if let Err(e) = self.store.set_media(record).await {
-            // Keep the drive and the record in step: take the medium out again.
-            let _ = self
-                .hypervisor
-                .change_media(system_id.to_owned(), slot.drive.clone(), None)
-                .await;
+            // Keep the drive and the record in step.
+            let _ = match undo {
+                Undo::EmptyCd(drive) => {
+                    self.hypervisor
+                        .change_media(system_id.to_owned(), drive, None)
+                        .await
+                }
+                Undo::Unplug(drive) => self.hypervisor.unplug_disk(system_id.to_owned(), drive).await,
+            };
             return Err(Message::new(&base::OPERATION_FAILED, &[])
                 .resolution(format!("Recording the image failed: {e}")));
         }
@@ -330,9 +407,21 @@ impl MediaService {
                     .resolution("An insert is in progress; wait for its task."),
             ));
         }
-        self.hypervisor
-            .change_media(sys.id.clone(), slot.drive.clone(), None)
-            .await?;
+        match &slot.drive {
+            Some(drive) => {
+                self.hypervisor
+                    .change_media(sys.id.clone(), drive.clone(), None)
+                    .await?
+            }
+            None => {
+                let records = self.store.media(sys.id.clone()).await?;
+                if let Some(r) = records.iter().find(|r| r.slot == slot.id) {
+                    if let Some(drive) = usb_drive_with(sys, &r.cache_path) {
+                        self.hypervisor.unplug_disk(sys.id.clone(), drive).await?;
+                    }
+                }
+            }
+        }
         self.store.delete_media(sys.id.clone(), slot.id.clone()).await?;
         tracing::info!(system_id = %sys.id, slot = %slot.id, "virtual media ejected");
         Ok(())

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{collection, status_ok};
 use crate::body::{Context, Fields};
 use crate::error::RedfishError;
-use crate::media::{Insert, Slot, SlotState};
+use crate::media::{Insert, Slot, SlotKind, SlotState};
 use crate::model::ComputerSystem;
 use crate::privilege::Required;
 use crate::route;
@@ -90,13 +90,25 @@ fn media_json(base: &str, st: &SlotState) -> Value {
             None
         }
     });
+    let (name, description, media_types) = match (st.slot.kind, &st.slot.drive) {
+        (SlotKind::Cd, Some(drive)) => (
+            format!("Virtual CD ({drive})"),
+            "Virtual CD/DVD drive of the system",
+            json!(["CD", "DVD"]),
+        ),
+        _ => (
+            "Virtual USB stick".to_owned(),
+            "A read-only USB stick plugged into the system",
+            json!(["USBStick"]),
+        ),
+    };
     json!({
         "@odata.id": uri,
         "@odata.type": schemas::VIRTUAL_MEDIA.odata_type(),
         "Id": st.slot.id,
-        "Name": format!("Virtual CD ({})", st.slot.drive),
-        "Description": "Virtual CD/DVD drive of the system",
-        "MediaTypes": ["CD", "DVD"],
+        "Name": name,
+        "Description": description,
+        "MediaTypes": media_types,
         "Image": st.image,
         "ImageName": image_name,
         "Inserted": st.inserted,
