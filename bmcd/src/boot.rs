@@ -185,6 +185,7 @@ mod tests {
             boot_order: vec![],
             boot_change_pending: false,
             direct_kernel_boot: direct,
+            usb_controller: true,
             firmware: FirmwareSettings {
                 mode: BootMode::Legacy,
                 secure_boot: false,
