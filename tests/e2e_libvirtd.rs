@@ -1,17 +1,22 @@
-//! End to end against a real libvirtd (private, started here) with a tiny TCG
-//! guest: Redfish resets change what `virsh domstate` reports and what the
-//! guest's serial console shows.
+//! End to end against a real libvirtd (private, started here) with tiny TCG
+//! guests: Redfish resets, boot overrides, virtual media, BIOS settings and
+//! USB sticks change what libvirt reports and what the guest's serial console
+//! shows.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::StatusCode;
-use redfin_tests::{ImageServer, ServedFile, TempDir, TestBmc};
+use redfin_tests::{Client, ImageServer, ServedFile, TempDir, TestBmc};
 use serde_json::json;
 use tokio::process::Command;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn cache() -> PathBuf {
+    repo().join("target/e2e-cache")
 }
 
 async fn run(cmd: &mut Command) -> String {
@@ -25,6 +30,15 @@ async fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs one of the tests/e2e build scripts on the shared cache; returns what it
+/// printed (the image's path, for the image builders).
+async fn build(script: &str) -> String {
+    run(Command::new(repo().join("tests/e2e").join(script)).arg(cache()))
+        .await
+        .trim()
+        .to_owned()
 }
 
 /// A private libvirtd, stopped (with its guests) when dropped.
@@ -58,10 +72,6 @@ impl Libvirtd {
             .args(args))
         .await
     }
-
-    async fn domstate(&self, name: &str) -> String {
-        self.virsh(&["domstate", name]).await.trim().to_owned()
-    }
 }
 
 impl Drop for Libvirtd {
@@ -70,6 +80,111 @@ impl Drop for Libvirtd {
             .arg("stop")
             .arg(&self.dir)
             .status();
+    }
+}
+
+/// One guest under its own libvirtd, with a bmcd in front of it. Fields drop in
+/// order: bmcd, then libvirtd (and the guest), then the scratch directory.
+struct Lab {
+    bmc: TestBmc,
+    lv: Libvirtd,
+    _work: TempDir,
+    name: String,
+    serial: PathBuf,
+    uuid: String,
+    /// `/redfish/v1/Systems/{uuid}`.
+    system: String,
+}
+
+impl Lab {
+    /// Defines guest `name` (`env`: guest-domain.sh settings; `disk`: give it
+    /// its own copy of the bootable disk image) and starts bmcd.
+    async fn start(name: &str, disk: bool, env: &[(&str, &str)]) -> Lab {
+        build("build-guest.sh").await;
+        let work = TempDir::new(name);
+        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
+        let serial = work.path().join("serial.log");
+        let mut cmd = Command::new(repo().join("tests/e2e/guest-domain.sh"));
+        cmd.arg(name).arg(cache()).arg(&serial).envs(env.iter().copied());
+        if disk {
+            let copy = work.path().join("disk.img");
+            std::fs::copy(build("build-boot-disk.sh").await, &copy).expect("copy disk");
+            cmd.env("GUEST_DISK", &copy);
+        }
+        let xml_file = work.path().join("domain.xml");
+        std::fs::write(&xml_file, run(&mut cmd).await).expect("write XML");
+        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+        let uuid = lv.virsh(&["domuuid", name]).await.trim().to_owned();
+        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+        Lab {
+            system: format!("/redfish/v1/Systems/{uuid}"),
+            bmc,
+            lv,
+            _work: work,
+            name: name.to_owned(),
+            serial,
+            uuid,
+        }
+    }
+
+    fn admin(&self) -> Client {
+        self.bmc.admin()
+    }
+
+    async fn reset(&self, reset_type: &str) {
+        let r = self
+            .admin()
+            .post(
+                &format!("{}/Actions/ComputerSystem.Reset", self.system),
+                json!({"ResetType": reset_type}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{reset_type}: {:?}", r.json);
+    }
+
+    async fn domstate(&self) -> String {
+        self.lv.virsh(&["domstate", &self.name]).await.trim().to_owned()
+    }
+
+    async fn power_state(&self) -> String {
+        self.admin().get(&self.system).await.json["PowerState"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Inserts `image` into virtual media slot `slot` and waits for its task.
+    async fn insert(&self, slot: &str, image: &str) {
+        let r = self
+            .admin()
+            .post(
+                &format!(
+                    "/redfish/v1/Managers/{}/VirtualMedia/{slot}/Actions/VirtualMedia.InsertMedia",
+                    self.uuid
+                ),
+                json!({"Image": image}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+        let status = finish_task(&self.admin(), r.header("location").expect("task monitor")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "insert into {slot}");
+    }
+
+    async fn stop(self) {
+        self.bmc.stop().await;
+    }
+}
+
+/// Polls a task monitor until the task is over; returns the final status.
+async fn finish_task(admin: &Client, monitor: &str) -> StatusCode {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = admin.get(monitor).await;
+        if m.status != StatusCode::ACCEPTED {
+            return m.status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "task did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -84,143 +199,119 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> b
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-fn markers(log: &Path) -> usize {
+fn serial_text(log: &Path) -> String {
     std::fs::read(log)
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .matches("REDFIN-GUEST-BOOTED source=initrd")
-                .count()
-        })
-        .unwrap_or(0)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn redfish_resets_drive_a_real_tcg_guest() {
-    tokio::time::timeout(Duration::from_secs(420), scenario())
-        .await
-        .expect("the end-to-end scenario took too long");
-}
-
-async fn scenario() {
-    let cache = repo().join("target/e2e-cache");
-    run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
-    let work = TempDir::new("e2e");
-    let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
-
-    let serial = work.path().join("serial.log");
-    let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
-        .arg("redfin-e2e")
-        .arg(&cache)
-        .arg(&serial))
-    .await;
-    let xml_file = work.path().join("domain.xml");
-    std::fs::write(&xml_file, xml).expect("write XML");
-    lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-    let uuid = lv.virsh(&["domuuid", "redfin-e2e"]).await.trim().to_owned();
-
-    let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
-    let admin = bmc.admin();
-    let system = format!("/redfish/v1/Systems/{uuid}");
-    let reset = format!("{system}/Actions/ComputerSystem.Reset");
-    let power = |admin: redfin_tests::Client, system: String| async move {
-        admin.get(&system).await.json["PowerState"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-
-    let r = admin.get("/redfish/v1/Systems").await;
-    assert!(r.json["Members"]
-        .as_array()
-        .expect("members")
-        .iter()
-        .any(|m| m["@odata.id"] == system.as_str()));
-    assert_eq!(lv.domstate("redfin-e2e").await, "shut off");
-    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
-
-    // On: the domain runs and the guest boots.
-    let r = admin.post(&reset, json!({"ResetType": "On"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    assert_eq!(lv.domstate("redfin-e2e").await, "running");
-    assert_eq!(power(admin.clone(), system.clone()).await, "On");
-    wait_for("first boot", Duration::from_secs(90), async || {
-        markers(&serial) >= 1
-    })
-    .await;
-
-    // GracefulShutdown: ACPI power button; the guest powers itself off.
-    let r = admin.post(&reset, json!({"ResetType": "GracefulShutdown"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_for("ACPI shutdown", Duration::from_secs(60), async || {
-        lv.domstate("redfin-e2e").await == "shut off"
-    })
-    .await;
-    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
-
-    // PowerCycle from off powers on; ForceRestart reboots the guest.
-    let r = admin.post(&reset, json!({"ResetType": "PowerCycle"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    assert_eq!(lv.domstate("redfin-e2e").await, "running");
-    // The serial log is rewritten at each start of the domain.
-    wait_for("boot after power cycle", Duration::from_secs(90), async || {
-        markers(&serial) >= 1
-    })
-    .await;
-    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_for("boot after forced restart", Duration::from_secs(90), async || {
-        markers(&serial) >= 2
-    })
-    .await;
-    assert_eq!(lv.domstate("redfin-e2e").await, "running");
-
-    // Nmi reaches the running guest's kernel.
-    let r = admin.post(&reset, json!({"ResetType": "Nmi"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_for("NMI in the guest", Duration::from_secs(30), async || {
-        std::fs::read(&serial)
-            .map(|b| String::from_utf8_lossy(&b).contains("NMI received"))
-            .unwrap_or(false)
-    })
-    .await;
-
-    // ForceOff pulls the plug at once.
-    let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    assert_eq!(lv.domstate("redfin-e2e").await, "shut off");
-    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
-
-    // A change made behind the BMC's back shows on the next read.
-    lv.virsh(&["start", "redfin-e2e"]).await;
-    assert_eq!(power(admin.clone(), system.clone()).await, "On");
-    lv.virsh(&["destroy", "redfin-e2e"]).await;
-    assert_eq!(power(admin.clone(), system.clone()).await, "Off");
-
-    bmc.stop().await;
-    drop(lv);
+fn markers(log: &Path) -> usize {
+    serial_text(log)
+        .matches("REDFIN-GUEST-BOOTED source=initrd")
+        .count()
 }
 
 /// The `source=` of the last boot marker in the serial log.
 fn last_source(log: &Path) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
-    let text = String::from_utf8_lossy(&text);
+    let text = serial_text(log);
     let at = text.rfind("REDFIN-GUEST-BOOTED source=")?;
     let rest = &text[at + "REDFIN-GUEST-BOOTED source=".len()..];
     Some(rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
 }
 
+/// The `REDFIN-GUEST-INFO` line of the last boot.
+fn last_info(log: &Path) -> Option<String> {
+    let text = serial_text(log);
+    let at = text.rfind("REDFIN-GUEST-INFO ")?;
+    text[at..].lines().next().map(str::to_owned)
+}
+
 async fn wait_source(log: &Path, want: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while tokio::time::Instant::now() < deadline {
-        if last_source(log).as_deref() == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!(
-        "the guest did not boot from {want}; last boot: {:?}",
-        last_source(log)
-    );
+    wait_for(
+        &format!("a boot from {want}"),
+        Duration::from_secs(120),
+        async || last_source(log).as_deref() == Some(want),
+    )
+    .await;
+}
+
+/// Serves a file built by a tests/e2e script from 127.0.0.1.
+async fn serve(script: &str, path: &str) -> ImageServer {
+    ImageServer::start(vec![ServedFile {
+        path: path.into(),
+        body: std::fs::read(build(script).await).expect("read image"),
+        credentials: None,
+    }])
+    .await
+}
+
+#[tokio::test]
+async fn redfish_resets_drive_a_real_tcg_guest() {
+    tokio::time::timeout(Duration::from_secs(420), async {
+        let lab = Lab::start("redfin-e2e", false, &[]).await;
+        let admin = lab.admin();
+        let r = admin.get("/redfish/v1/Systems").await;
+        assert!(r.json["Members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["@odata.id"] == lab.system.as_str()));
+        assert_eq!(lab.domstate().await, "shut off");
+        assert_eq!(lab.power_state().await, "Off");
+
+        // On: the domain runs and the guest boots.
+        lab.reset("On").await;
+        assert_eq!(lab.domstate().await, "running");
+        assert_eq!(lab.power_state().await, "On");
+        wait_for("first boot", Duration::from_secs(90), async || {
+            markers(&lab.serial) >= 1
+        })
+        .await;
+
+        // GracefulShutdown: ACPI power button; the guest powers itself off.
+        lab.reset("GracefulShutdown").await;
+        wait_for("ACPI shutdown", Duration::from_secs(60), async || {
+            lab.domstate().await == "shut off"
+        })
+        .await;
+        assert_eq!(lab.power_state().await, "Off");
+
+        // PowerCycle from off powers on; ForceRestart reboots the guest.
+        lab.reset("PowerCycle").await;
+        assert_eq!(lab.domstate().await, "running");
+        // The serial log is rewritten at each start of the domain.
+        wait_for("boot after power cycle", Duration::from_secs(90), async || {
+            markers(&lab.serial) >= 1
+        })
+        .await;
+        lab.reset("ForceRestart").await;
+        wait_for("boot after forced restart", Duration::from_secs(90), async || {
+            markers(&lab.serial) >= 2
+        })
+        .await;
+        assert_eq!(lab.domstate().await, "running");
+
+        // Nmi reaches the running guest's kernel.
+        lab.reset("Nmi").await;
+        wait_for("NMI in the guest", Duration::from_secs(30), async || {
+            serial_text(&lab.serial).contains("NMI received")
+        })
+        .await;
+
+        // ForceOff pulls the plug at once.
+        lab.reset("ForceOff").await;
+        assert_eq!(lab.domstate().await, "shut off");
+        assert_eq!(lab.power_state().await, "Off");
+
+        // A change made behind the BMC's back shows on the next read.
+        lab.lv.virsh(&["start", &lab.name]).await;
+        assert_eq!(lab.power_state().await, "On");
+        lab.lv.virsh(&["destroy", &lab.name]).await;
+        assert_eq!(lab.power_state().await, "Off");
+        lab.stop().await;
+    })
+    .await
+    .expect("the end-to-end scenario took too long");
 }
 
 /// The Ironic-style flow on a guest whose firmware (SeaBIOS or OVMF) picks the
@@ -228,41 +319,16 @@ async fn wait_source(log: &Path, want: &str) {
 /// drive (a task), set a one-time boot from CD, reset: the guest boots the ISO;
 /// the reset after boots from disk again and GET reports the override Disabled.
 async fn one_time_cd_boot(firmware: &str) {
-    let cache = repo().join("target/e2e-cache");
-    run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
-    let iso = run(Command::new(repo().join("tests/e2e/build-boot-iso.sh")).arg(&cache)).await;
-    let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
-    let work = TempDir::new(&format!("e2e-boot-{firmware}"));
-    let disk = work.path().join("disk.img");
-    std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
-    let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
-    let serial = work.path().join("serial.log");
     let name = format!("redfin-boot-{firmware}");
-    let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
-        .arg(&name)
-        .arg(&cache)
-        .arg(&serial)
-        .env("GUEST_BOOT", "firmware")
-        .env("GUEST_BOOT_ORDER", "hd")
-        .env("GUEST_FIRMWARE", firmware)
-        .env("GUEST_DISK", &disk))
-    .await;
-    let server = ImageServer::start(vec![ServedFile {
-        path: "/boot.iso".into(),
-        body: std::fs::read(iso.trim()).expect("read ISO"),
-        credentials: None,
-    }])
-    .await;
-    let xml_file = work.path().join("domain.xml");
-    std::fs::write(&xml_file, xml).expect("write XML");
-    lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-    let uuid = lv.virsh(&["domuuid", &name]).await.trim().to_owned();
-
-    let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
-    let admin = bmc.admin();
-    let system = format!("/redfish/v1/Systems/{uuid}");
-    let reset = format!("{system}/Actions/ComputerSystem.Reset");
-    let s = admin.get(&system).await.json;
+    let env = [
+        ("GUEST_BOOT", "firmware"),
+        ("GUEST_BOOT_ORDER", "hd"),
+        ("GUEST_FIRMWARE", firmware),
+    ];
+    let lab = Lab::start(&name, true, &env).await;
+    let server = serve("build-boot-iso.sh", "/boot.iso").await;
+    let admin = lab.admin();
+    let s = admin.get(&lab.system).await.json;
     let mode = if firmware == "efi" { "UEFI" } else { "Legacy" };
     assert_eq!(s["Boot"]["BootSourceOverrideMode"], mode);
     assert!(s["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"]
@@ -270,76 +336,48 @@ async fn one_time_cd_boot(firmware: &str) {
         .expect("targets")
         .contains(&json!("Cd")));
 
-    let r = admin.post(&reset, json!({"ResetType": "On"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_source(&serial, "disk").await;
+    lab.reset("On").await;
+    wait_source(&lab.serial, "disk").await;
 
     // Insert the ISO into the running guest (hot change of the CD's medium).
-    let cd = format!("/redfish/v1/Managers/{uuid}/VirtualMedia/Cd");
-    let r = admin
-        .post(
-            &format!("{cd}/Actions/VirtualMedia.InsertMedia"),
-            json!({"Image": server.url("/boot.iso"), "TransferProtocolType": "HTTP"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
-    let monitor = r.header("location").expect("task monitor").to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let m = admin.get(&monitor).await;
-        if m.status != StatusCode::ACCEPTED {
-            assert_eq!(m.status, StatusCode::NO_CONTENT, "{:?}", m.json);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "insert task did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let cd = format!("/redfish/v1/Managers/{}/VirtualMedia/Cd", lab.uuid);
+    lab.insert("Cd", &server.url("/boot.iso")).await;
     let m = admin.get(&cd).await.json;
     assert_eq!(m["Inserted"], true);
     assert_eq!(m["Image"], server.url("/boot.iso"));
-    let blk = lv.virsh(&["domblklist", &name]).await;
+    let blk = lab.lv.virsh(&["domblklist", &name]).await;
     assert!(blk.contains("media/"), "the CD holds the cached image: {blk}");
-    assert_eq!(
-        lv.domstate(&name).await,
-        "running",
-        "no cold boot needed to insert"
-    );
+    assert_eq!(lab.domstate().await, "running", "no cold boot needed to insert");
 
     // Once from CD, then a forced restart: the next boot is from the CD...
     let r = admin
         .patch(
-            &system,
+            &lab.system,
             json!({"Boot": {"BootSourceOverrideEnabled": "Once", "BootSourceOverrideTarget": "Cd"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
-    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_source(&serial, "cdrom").await;
-    let s = admin.get(&system).await.json;
+    lab.reset("ForceRestart").await;
+    wait_source(&lab.serial, "cdrom").await;
+    let s = admin.get(&lab.system).await.json;
     assert_eq!(s["Boot"]["BootSourceOverrideEnabled"], "Disabled");
     assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "None");
 
     // ...and the one after is from the disk again.
-    let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-    wait_source(&serial, "disk").await;
+    lab.reset("ForceRestart").await;
+    wait_source(&lab.serial, "disk").await;
 
     if firmware == "bios" {
         // A graceful restart with a boot change pending: the guest shuts down
         // (ACPI) and bmcd starts it again so that the new order applies.
         let r = admin
-            .patch(&system, json!({"Boot": {"BootSourceOverrideTarget": "Cd"}}))
+            .patch(&lab.system, json!({"Boot": {"BootSourceOverrideTarget": "Cd"}}))
             .await;
         assert_eq!(r.json["Boot"]["BootSourceOverrideEnabled"], "Once");
-        let r = admin.post(&reset, json!({"ResetType": "GracefulRestart"})).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-        wait_source(&serial, "cdrom").await;
+        lab.reset("GracefulRestart").await;
+        wait_source(&lab.serial, "cdrom").await;
         assert_eq!(
-            admin.get(&system).await.json["Boot"]["BootSourceOverrideEnabled"],
+            admin.get(&lab.system).await.json["Boot"]["BootSourceOverrideEnabled"],
             "Disabled"
         );
     }
@@ -349,12 +387,10 @@ async fn one_time_cd_boot(firmware: &str) {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
     assert_eq!(admin.get(&cd).await.json["Inserted"], false);
-    let blk = lv.virsh(&["domblklist", "--inactive", &name]).await;
+    let blk = lab.lv.virsh(&["domblklist", "--inactive", &name]).await;
     assert!(!blk.contains("media/"), "{blk}");
-    let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    bmc.stop().await;
-    drop(lv);
+    lab.reset("ForceOff").await;
+    lab.stop().await;
 }
 
 #[tokio::test]
@@ -399,44 +435,19 @@ async fn sushy_python() -> PathBuf {
 async fn sushy_runs_the_ironic_virtual_media_sequence() {
     tokio::time::timeout(Duration::from_secs(480), async {
         let python = sushy_python().await;
-        let cache = repo().join("target/e2e-cache");
-        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
-        let iso = run(Command::new(repo().join("tests/e2e/build-boot-iso.sh")).arg(&cache)).await;
-        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
-        let work = TempDir::new("e2e-sushy");
-        let disk = work.path().join("disk.img");
-        std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
-        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
-        let serial = work.path().join("serial.log");
-        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
-            .arg("redfin-sushy")
-            .arg(&cache)
-            .arg(&serial)
-            .env("GUEST_BOOT", "firmware")
-            .env("GUEST_BOOT_ORDER", "hd")
-            .env("GUEST_DISK", &disk))
-        .await;
-        let xml_file = work.path().join("domain.xml");
-        std::fs::write(&xml_file, xml).expect("write XML");
-        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-        let uuid = lv.virsh(&["domuuid", "redfin-sushy"]).await.trim().to_owned();
-        let server = ImageServer::start(vec![ServedFile {
-            path: "/ironic-boot.iso".into(),
-            body: std::fs::read(iso.trim()).expect("read ISO"),
-            credentials: None,
-        }])
-        .await;
-        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
+        let env = [("GUEST_BOOT", "firmware"), ("GUEST_BOOT_ORDER", "hd")];
+        let lab = Lab::start("redfin-sushy", true, &env).await;
+        let server = serve("build-boot-iso.sh", "/ironic-boot.iso").await;
         let out = tokio::time::timeout(
             Duration::from_secs(300),
             Command::new(&python)
                 .arg(repo().join("tests/sushy/ironic_vmedia.py"))
-                .arg(format!("https://{}", bmc.addr))
+                .arg(format!("https://{}", lab.bmc.addr))
                 .arg(redfin_tests::ADMIN)
                 .arg(redfin_tests::ADMIN_PASSWORD)
-                .arg(&uuid)
+                .arg(&lab.uuid)
                 .arg(server.url("/ironic-boot.iso"))
-                .env("REDFIN_GUEST_SERIAL_LOG", &serial)
+                .env("REDFIN_GUEST_SERIAL_LOG", &lab.serial)
                 .output(),
         )
         .await
@@ -450,105 +461,68 @@ async fn sushy_runs_the_ironic_virtual_media_sequence() {
         );
         assert!(stdout.contains("PASS eject virtual media"), "{stdout}");
         // The power-on really booted the inserted ISO.
-        let log = String::from_utf8_lossy(&std::fs::read(&serial).expect("serial log")).into_owned();
+        let log = serial_text(&lab.serial);
         assert!(log.contains("REDFIN-GUEST-BOOTED source=cdrom"), "{log}");
-        assert_eq!(lv.domstate("redfin-sushy").await, "shut off");
-        bmc.stop().await;
-        drop(lv);
+        assert_eq!(lab.domstate().await, "shut off");
+        lab.stop().await;
     })
     .await
     .expect("took too long");
 }
 
-/// The `REDFIN-GUEST-INFO` line of the last boot.
-fn last_info(log: &Path) -> Option<String> {
-    let text = std::fs::read(log).ok()?;
-    let text = String::from_utf8_lossy(&text);
-    let at = text.rfind("REDFIN-GUEST-INFO ")?;
-    text[at..].lines().next().map(str::to_owned)
-}
-
 #[tokio::test]
 async fn bios_settings_switch_the_firmware_and_reach_the_guest() {
     tokio::time::timeout(Duration::from_secs(420), async {
-        let cache = repo().join("target/e2e-cache");
-        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
-        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
-        let work = TempDir::new("e2e-bios");
-        let disk = work.path().join("disk.img");
-        std::fs::copy(disk_src.trim(), &disk).expect("copy disk");
-        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
-        let serial = work.path().join("serial.log");
-        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
-            .arg("redfin-bios")
-            .arg(&cache)
-            .arg(&serial)
-            .env("GUEST_BOOT", "firmware")
-            .env("GUEST_BOOT_ORDER", "hd")
-            .env("GUEST_DISK", &disk))
-        .await;
-        let xml_file = work.path().join("domain.xml");
-        std::fs::write(&xml_file, xml).expect("write XML");
-        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-        let uuid = lv.virsh(&["domuuid", "redfin-bios"]).await.trim().to_owned();
-        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
-        let admin = bmc.admin();
-        let system = format!("/redfish/v1/Systems/{uuid}");
-        let reset = format!("{system}/Actions/ComputerSystem.Reset");
+        let env = [("GUEST_BOOT", "firmware"), ("GUEST_BOOT_ORDER", "hd")];
+        let lab = Lab::start("redfin-bios", true, &env).await;
+        let admin = lab.admin();
+        let bios = format!("{}/Bios", lab.system);
 
-        let r = admin.post(&reset, json!({"ResetType": "On"})).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
-        wait_source(&serial, "disk").await;
-        let info = last_info(&serial).expect("info line");
+        lab.reset("On").await;
+        wait_source(&lab.serial, "disk").await;
+        let info = last_info(&lab.serial).expect("info line");
         assert!(info.contains("firmware=bios"), "{info}");
 
         let r = admin
             .patch(
-                &format!("{system}/Bios/Settings"),
+                &format!("{bios}/Settings"),
                 json!({"Attributes": {"BootMode": "Uefi", "SystemSerialNumber": "REDFIN-SN-7"}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
         assert_eq!(
-            admin.get(&format!("{system}/Bios")).await.json["Attributes"]["BootMode"],
+            admin.get(&bios).await.json["Attributes"]["BootMode"],
             "LegacyBios",
             "pending until the reset"
         );
-        let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            let info = last_info(&serial).unwrap_or_default();
-            if info.contains("firmware=efi") {
-                assert!(info.contains("serial=REDFIN-SN-7"), "{info}");
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no UEFI boot: {info}");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        let b = admin.get(&format!("{system}/Bios")).await.json;
+        lab.reset("ForceRestart").await;
+        wait_for("a UEFI boot", Duration::from_secs(120), async || {
+            last_info(&lab.serial).is_some_and(|i| i.contains("firmware=efi"))
+        })
+        .await;
+        let info = last_info(&lab.serial).unwrap_or_default();
+        assert!(info.contains("serial=REDFIN-SN-7"), "{info}");
+        let b = admin.get(&bios).await.json;
         assert_eq!(b["Attributes"]["BootMode"], "Uefi");
         assert_eq!(b["Attributes"]["SystemSerialNumber"], "REDFIN-SN-7");
 
         // Secure Boot: the next start runs OVMF's Secure Boot build with enrolled
         // keys (the test guest's unsigned boot loader is then refused, as on
         // real hardware; what is checked is the firmware the VM runs).
-        let r = admin
-            .patch(&format!("{system}/SecureBoot"), json!({"SecureBootEnable": true}))
-            .await;
+        let secure_boot = format!("{}/SecureBoot", lab.system);
+        let r = admin.patch(&secure_boot, json!({"SecureBootEnable": true})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
         assert_eq!(r.json["SecureBootCurrentBoot"], "Disabled");
-        let r = admin.post(&reset, json!({"ResetType": "ForceRestart"})).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-        let live = lv.virsh(&["dumpxml", "redfin-bios"]).await;
+        lab.reset("ForceRestart").await;
+        let live = lab.lv.virsh(&["dumpxml", &lab.name]).await;
         assert!(live.contains("secure='yes'"), "{live}");
-        let sb = admin.get(&format!("{system}/SecureBoot")).await.json;
-        assert_eq!(sb["SecureBootCurrentBoot"], "Enabled");
-        assert_eq!(lv.domstate("redfin-bios").await, "running");
-        let r = admin.post(&reset, json!({"ResetType": "ForceOff"})).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
-        bmc.stop().await;
-        drop(lv);
+        assert_eq!(
+            admin.get(&secure_boot).await.json["SecureBootCurrentBoot"],
+            "Enabled"
+        );
+        assert_eq!(lab.domstate().await, "running");
+        lab.reset("ForceOff").await;
+        lab.stop().await;
     })
     .await
     .expect("took too long");
@@ -557,56 +531,17 @@ async fn bios_settings_switch_the_firmware_and_reach_the_guest() {
 #[tokio::test]
 async fn a_usb_stick_is_plugged_in_booted_from_and_pulled_out() {
     tokio::time::timeout(Duration::from_secs(420), async {
-        let cache = repo().join("target/e2e-cache");
-        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(&cache)).await;
-        let disk_src = run(Command::new(repo().join("tests/e2e/build-boot-disk.sh")).arg(&cache)).await;
-        let work = TempDir::new("e2e-usb");
-        let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
-        let serial = work.path().join("serial.log");
         // No disk of its own: the guest can only boot what is plugged in.
-        let xml = run(Command::new(repo().join("tests/e2e/guest-domain.sh"))
-            .arg("redfin-usb")
-            .arg(&cache)
-            .arg(&serial)
-            .env("GUEST_BOOT", "firmware")
-            .env("GUEST_BOOT_ORDER", "hd"))
-        .await;
-        let xml_file = work.path().join("domain.xml");
-        std::fs::write(&xml_file, xml).expect("write XML");
-        lv.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-        let uuid = lv.virsh(&["domuuid", "redfin-usb"]).await.trim().to_owned();
-        let server = ImageServer::start(vec![ServedFile {
-            path: "/stick.img".into(),
-            body: std::fs::read(disk_src.trim()).expect("read disk image"),
-            credentials: None,
-        }])
-        .await;
-        let bmc = TestBmc::start(&work.path().join("state"), &lv.uri).await;
-        let admin = bmc.admin();
-        let system = format!("/redfish/v1/Systems/{uuid}");
-        let usb = format!("/redfish/v1/Managers/{uuid}/VirtualMedia/Usb");
+        let env = [("GUEST_BOOT", "firmware"), ("GUEST_BOOT_ORDER", "hd")];
+        let lab = Lab::start("redfin-usb", false, &env).await;
+        let server = serve("build-boot-disk.sh", "/stick.img").await;
+        let admin = lab.admin();
+        let usb = format!("/redfish/v1/Managers/{}/VirtualMedia/Usb", lab.uuid);
         assert_eq!(admin.get(&usb).await.json["MediaTypes"], json!(["USBStick"]));
 
-        let r = admin
-            .post(
-                &format!("{usb}/Actions/VirtualMedia.InsertMedia"),
-                json!({"Image": server.url("/stick.img")}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
-        let monitor = r.header("location").expect("monitor").to_owned();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let m = admin.get(&monitor).await;
-            if m.status != StatusCode::ACCEPTED {
-                assert_eq!(m.status, StatusCode::NO_CONTENT, "{:?}", m.json);
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "insert did not finish");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        lab.insert("Usb", &server.url("/stick.img")).await;
         assert_eq!(admin.get(&usb).await.json["Inserted"], true);
-        let s = admin.get(&system).await.json;
+        let s = admin.get(&lab.system).await.json;
         assert!(s["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"]
             .as_array()
             .expect("targets")
@@ -615,19 +550,13 @@ async fn a_usb_stick_is_plugged_in_booted_from_and_pulled_out() {
         // Boot once from the stick.
         let r = admin
             .patch(
-                &system,
+                &lab.system,
                 json!({"Boot": {"BootSourceOverrideEnabled": "Once", "BootSourceOverrideTarget": "Usb"}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
-        let r = admin
-            .post(
-                &format!("{system}/Actions/ComputerSystem.Reset"),
-                json!({"ResetType": "On"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
-        wait_source(&serial, "disk").await;
+        lab.reset("On").await;
+        wait_source(&lab.serial, "disk").await;
 
         // Pull it out: gone from the running guest and its definition.
         let r = admin
@@ -635,21 +564,14 @@ async fn a_usb_stick_is_plugged_in_booted_from_and_pulled_out() {
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json);
         assert_eq!(admin.get(&usb).await.json["Inserted"], false);
-        let live = lv.virsh(&["domblklist", "redfin-usb"]).await;
-        let stored = lv.virsh(&["domblklist", "--inactive", "redfin-usb"]).await;
+        let live = lab.lv.virsh(&["domblklist", &lab.name]).await;
+        let stored = lab.lv.virsh(&["domblklist", "--inactive", &lab.name]).await;
         assert!(
             !live.contains("media/") && !stored.contains("media/"),
             "{live}\n{stored}"
         );
-        let r = admin
-            .post(
-                &format!("{system}/Actions/ComputerSystem.Reset"),
-                json!({"ResetType": "ForceOff"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
-        bmc.stop().await;
-        drop(lv);
+        lab.reset("ForceOff").await;
+        lab.stop().await;
     })
     .await
     .expect("took too long");
