@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Authority;
 use crate::boot::BootService;
+use crate::events::EventService;
 use crate::media::MediaService;
 use crate::model::Hypervisor;
 use crate::router::Router;
@@ -30,6 +31,7 @@ pub struct App {
     pub boot: Arc<BootService>,
     pub tasks: Arc<Tasks>,
     pub media: Arc<MediaService>,
+    pub events: Arc<EventService>,
     pub router: Router,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,

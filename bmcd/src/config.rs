@@ -33,6 +33,9 @@ pub struct Config {
     pub libvirt_timeout_s: u64,
     /// Largest virtual-media image bmcd downloads.
     pub max_image_bytes: u64,
+    /// Address ranges (CIDR) bmcd may connect to for images and event
+    /// deliveries; empty: any address but link-local, multicast and unspecified.
+    pub outbound_allow: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_s: u64,
 }
@@ -55,6 +58,7 @@ impl Default for Config {
             libvirt_workers: 2,
             libvirt_timeout_s: 30,
             max_image_bytes: 8 << 30,
+            outbound_allow: Vec::new(),
             shutdown_grace_s: 10,
         }
     }
@@ -79,6 +83,7 @@ struct FileConfig {
     libvirt_workers: Option<usize>,
     libvirt_timeout_s: Option<u64>,
     max_image_bytes: Option<u64>,
+    outbound_allow: Option<Vec<String>>,
     shutdown_grace_s: Option<u64>,
 }
 
@@ -149,7 +154,8 @@ impl Config {
             libvirt_workers,
             libvirt_timeout_s,
             shutdown_grace_s,
-            max_image_bytes
+            max_image_bytes,
+            outbound_allow
         );
         if f.http_redirect.is_some() {
             self.http_redirect = f.http_redirect;
@@ -264,6 +270,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max-connections and libvirt-workers must be at least 1".into(),
             ));
+        }
+        if let Some(bad) = self
+            .outbound_allow
+            .iter()
+            .find(|c| crate::outbound::Cidr::parse(c).is_none())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "outbound-allow: '{bad}' is not an address range"
+            )));
         }
         if self.admin_user.is_empty() {
             return Err(ConfigError::Invalid("admin user name is empty".into()));

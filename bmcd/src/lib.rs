@@ -11,11 +11,13 @@ pub mod body;
 pub mod boot;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod host;
 pub mod http;
 pub mod libvirt;
 pub mod media;
 pub mod model;
+pub mod outbound;
 pub mod privilege;
 pub mod registries;
 pub mod resources;
@@ -113,6 +115,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// Opens the state, the hypervisor and the listeners, and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let state_dir = config.state_dir.clone();
+    outbound::allow_only(
+        config
+            .outbound_allow
+            .iter()
+            .filter_map(|c| outbound::Cidr::parse(c))
+            .collect(),
+    );
     blocking({
         let dir = state_dir.clone();
         move || {
@@ -197,6 +206,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let hypervisor: Arc<dyn model::Hypervisor> = Arc::new(hypervisor);
     let boot = boot::BootService::new(Arc::clone(&hypervisor), store.clone());
     let boot_watch = Arc::clone(&boot).watch();
+    let events = events::EventService::load(store.clone())
+        .await
+        .map_err(start_err("state database"))?;
+    let event_delivery = Arc::clone(&events).deliver();
+    let event_follow = Arc::clone(&events).follow(hypervisor.as_ref());
     let tasks = tasks::Tasks::load(store.clone())
         .await
         .map_err(start_err("state database"))?;
@@ -214,6 +228,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         boot,
         tasks,
         media,
+        events,
         router: router::Router::new(router::all_routes()),
         service: ServiceInfo {
             uuid,
@@ -274,7 +289,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![boot_watch],
+        followers: vec![boot_watch, event_delivery, event_follow],
         auth,
     })
 }

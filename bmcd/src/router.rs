@@ -63,6 +63,12 @@ pub enum Reply {
     Moved {
         location: String,
     },
+    /// A server-sent event stream (`text/event-stream`) of the events the
+    /// filter accepts, until the client goes away.
+    EventStream {
+        events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::EventRecord>>,
+        filter: crate::events::Filter,
+    },
 }
 
 impl Reply {
@@ -115,6 +121,8 @@ pub struct Route {
     pub path: &'static str,
     pub required: Required,
     pub handler: Handler,
+    /// The OData `$` query options this route understands.
+    pub query: &'static [&'static str],
 }
 
 impl Route {
@@ -124,7 +132,14 @@ impl Route {
             path,
             required,
             handler,
+            query: &[],
         }
+    }
+
+    /// Declares the `$` query options the handler reads.
+    pub const fn accepting(mut self, query: &'static [&'static str]) -> Route {
+        self.query = query;
+        self
     }
 }
 
@@ -151,6 +166,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::chassis::routes());
     routes.extend(resources::managers::routes());
     routes.extend(resources::task_service::routes());
+    routes.extend(resources::event_service::routes());
     routes.extend(resources::virtual_media::routes());
     routes
 }
@@ -177,7 +193,7 @@ pub enum Match<'a> {
     NotFound,
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -76,6 +76,9 @@ schemas! {
     MANAGER = "Manager" "v1_24_0";
     MANAGER_NETWORK_PROTOCOL = "ManagerNetworkProtocol" "v1_12_0";
     TASK_SERVICE = "TaskService" "v1_3_0";
+    EVENT_SERVICE = "EventService" "v1_12_0";
+    EVENT_DESTINATION_COLLECTION = "EventDestinationCollection" "";
+    EVENT_DESTINATION = "EventDestination" "v1_16_0";
     TASK_COLLECTION = "TaskCollection" "";
     TASK = "Task" "v1_7_4";
     VIRTUAL_MEDIA_COLLECTION = "VirtualMediaCollection" "";

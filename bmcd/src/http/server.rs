@@ -250,7 +250,7 @@ async fn dispatch(
         }
     }
 
-    check_query(query.as_deref()).map_err(fail)?;
+    check_query(query.as_deref(), route.query).map_err(fail)?;
     check_odata_version(req.headers()).map_err(fail)?;
 
     let headers = req.headers().clone();
@@ -331,10 +331,13 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, Redfi
 /// Query parameters: bmcd supports none of the OData `$` options yet, and says
 /// so (501) rather than ignoring them; other parameters are ignored, as Redfish
 /// requires.
-fn check_query(query: Option<&str>) -> Result<(), RedfishError> {
+fn check_query(query: Option<&str>, accepted: &[&str]) -> Result<(), RedfishError> {
     let Some(q) = query else { return Ok(()) };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let name = pair.split_once('=').map(|(n, _)| n).unwrap_or(pair);
+        if accepted.contains(&name) {
+            continue;
+        }
         if name.starts_with('$') || matches!(name, "only" | "excerpt" | "includeoriginresource") {
             return Err(RedfishError::query_parameter_unsupported(name));
         }
@@ -442,6 +445,8 @@ fn described_by(body: &serde_json::Value) -> Option<String> {
     let t = body.get("@odata.type")?.as_str()?.strip_prefix('#')?;
     let (namespace, _) = t.rsplit_once('.')?;
     let (family, _) = namespace.split_once('.').unwrap_or((namespace, ""));
+    // Only schemas /redfish/v1/JsonSchemas lists have a place to point to.
+    crate::schemas::by_family(family)?;
     Some(format!("</redfish/v1/JsonSchemas/{family}>; rel=describedby"))
 }
 
@@ -509,6 +514,14 @@ fn render(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             r
         }
+        Reply::EventStream { events, filter } => {
+            let mut r = Response::new(event_stream(events, filter));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            r
+        }
         Reply::Moved { location } => {
             let mut r = Response::new(full(Bytes::new()));
             *r.status_mut() = StatusCode::PERMANENT_REDIRECT;
@@ -534,6 +547,54 @@ fn render(
     }
     base_headers(resp.headers_mut());
     resp
+}
+
+/// A body that forwards matching events as SSE frames, with a comment line
+/// every 15 s so that a client gone away is noticed and the stream ends.
+fn event_stream(
+    mut events: tokio::sync::broadcast::Receiver<Arc<crate::events::EventRecord>>,
+    filter: crate::events::Filter,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut keepalive = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            let frame = tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ev) if filter.accepts(&ev) => {
+                        let data = ev.payload("").to_string();
+                        Bytes::from(format!("id: {}\ndata: {data}\n\n", ev.event_id))
+                    }
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        Bytes::from(format!(": {n} events were dropped for this slow client\n\n"))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            if tx.send(frame).await.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    SseBody(rx).boxed()
+}
+
+struct SseBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|frame| frame.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
 }
 
 fn render_error(e: RedfishError) -> Response<Body> {
@@ -579,9 +640,10 @@ mod tests {
 
     #[test]
     fn dollar_queries_are_refused_and_others_ignored() {
-        assert!(check_query(None).is_ok());
-        assert!(check_query(Some("foo=bar")).is_ok());
-        let e = check_query(Some("$expand=.")).expect_err("unsupported");
+        assert!(check_query(None, &[]).is_ok());
+        assert!(check_query(Some("foo=bar"), &[]).is_ok());
+        assert!(check_query(Some("$filter=x"), &["$filter"]).is_ok());
+        let e = check_query(Some("$expand=."), &["$filter"]).expect_err("unsupported");
         assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED);
     }
 

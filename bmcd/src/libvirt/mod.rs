@@ -345,19 +345,32 @@ fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> 
     let force = virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE;
     // The running instance and the stored definition each get their own copy
     // of the drive element: their boot order (and addresses) may differ.
+    let mut undo_live = None;
     if dom.is_active().map_err(|e| map_err(e, id))? {
         let live = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
         let element = domain_xml::cdrom_with_source(&live, drive, source).map_err(failed)?;
         dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE | force)
             .map_err(|e| map_err(e, id))?;
+        undo_live = Some(live);
     }
     if dom.is_persistent().map_err(|e| map_err(e, id))? {
         let stored = dom
             .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
             .map_err(|e| map_err(e, id))?;
         let element = domain_xml::cdrom_with_source(&stored, drive, source).map_err(failed)?;
-        dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force)
-            .map_err(|e| map_err(e, id))?;
+        if let Err(e) = dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force) {
+            // Put the running instance back as it was: both change, or neither.
+            if let Some(live) = undo_live {
+                let before = domain_xml::parse(&live)
+                    .ok()
+                    .and_then(|d| d.drives.into_iter().find(|d| d.id == drive))
+                    .and_then(|d| d.source);
+                if let Ok(element) = domain_xml::cdrom_with_source(&live, drive, before.as_deref()) {
+                    let _ = dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE | force);
+                }
+            }
+            return Err(map_err(e, id));
+        }
     }
     Ok(())
 }

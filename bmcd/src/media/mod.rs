@@ -3,8 +3,6 @@
 //! it into the drive of the running system. A failure at any step leaves the
 //! drive as it was and ends the task in `Exception` with the reason.
 
-pub mod fetch;
-
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,10 +10,10 @@ use std::time::Duration;
 
 use crate::error::{Message, RedfishError};
 use crate::model::{ComputerSystem, DriveKind, Hypervisor};
+use crate::outbound::{self as fetch, FetchError, FetchRequest};
 use crate::registries::base;
 use crate::store::{MediaRecord, Store, TaskRecord};
 use crate::tasks::{TaskState, Tasks};
-use fetch::{FetchError, FetchRequest};
 
 /// What kind of medium a slot takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! registry documents served under `/redfish/v1/Registries`.
 
 pub mod base;
+pub mod resource_event;
+pub mod task_event;
 
 use serde_json::{json, Map, Value};
 
@@ -22,10 +24,49 @@ pub fn render(def: &MessageDef, args: &[String]) -> String {
     out
 }
 
+/// A message registry bmcd serves: prefix, version, messages.
+pub struct Registry {
+    pub prefix: &'static str,
+    pub version: &'static str,
+    pub name: &'static str,
+    pub messages: &'static [MessageDef],
+}
+
+/// Every message registry bmcd's messages and events come from.
+pub const ALL: &[Registry] = &[
+    Registry {
+        prefix: base::PREFIX,
+        version: base::VERSION,
+        name: "Base Message Registry",
+        messages: base::ALL,
+    },
+    Registry {
+        prefix: resource_event::PREFIX,
+        version: resource_event::VERSION,
+        name: "Resource Event Message Registry",
+        messages: resource_event::ALL,
+    },
+    Registry {
+        prefix: task_event::PREFIX,
+        version: task_event::VERSION,
+        name: "Task Event Message Registry",
+        messages: task_event::ALL,
+    },
+];
+
+pub fn by_prefix(prefix: &str) -> Option<&'static Registry> {
+    ALL.iter().find(|r| r.prefix == prefix)
+}
+
 /// The Base registry as a `MessageRegistry` resource (the messages bmcd emits).
 pub fn base_registry_document() -> Value {
+    registry_document(&ALL[0])
+}
+
+/// A registry as a `MessageRegistry` resource.
+pub fn registry_document(reg: &Registry) -> Value {
     let mut messages = Map::new();
-    for def in base::ALL {
+    for def in reg.messages {
         messages.insert(
             def.key.to_owned(),
             json!({
@@ -41,12 +82,12 @@ pub fn base_registry_document() -> Value {
     }
     json!({
         "@odata.type": "#MessageRegistry.v1_7_0.MessageRegistry",
-        "Id": format!("{}.{}", base::PREFIX, base::VERSION),
-        "Name": "Base Message Registry",
+        "Id": format!("{}.{}", reg.prefix, reg.version),
+        "Name": reg.name,
         "Language": "en",
-        "Description": "The DMTF Base messages that this service emits.",
-        "RegistryPrefix": base::PREFIX,
-        "RegistryVersion": base::VERSION,
+        "Description": format!("The DMTF {} messages that this service emits.", reg.prefix),
+        "RegistryPrefix": reg.prefix,
+        "RegistryVersion": reg.version,
         "OwningEntity": "DMTF",
         "Messages": messages,
     })

@@ -1,11 +1,12 @@
-//! `/redfish/v1/Registries`: the message registries bmcd's messages come from.
+//! `/redfish/v1/Registries`: the message registries bmcd's messages and events
+//! come from, and the BIOS attribute registry.
 
 use serde_json::json;
 
 use super::collection;
 use crate::error::RedfishError;
 use crate::privilege::Required;
-use crate::registries::{base, base_registry_document};
+use crate::registries::{self, registry_document};
 use crate::route;
 use crate::router::{Reply, Request, Route};
 use crate::schemas;
@@ -18,22 +19,25 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+const BIOS: &str = super::bios::REGISTRY_ID;
+
 async fn get_registry_file_collection(_req: Request) -> Result<Reply, RedfishError> {
+    let mut members: Vec<String> = registries::ALL
+        .iter()
+        .map(|r| format!("/redfish/v1/Registries/{}", r.prefix))
+        .collect();
+    members.push(format!("/redfish/v1/Registries/{BIOS}"));
     Ok(Reply::ok(collection(
         &schemas::MESSAGE_REGISTRY_FILE_COLLECTION,
         "/redfish/v1/Registries",
         "Message Registry File Collection",
-        [
-            format!("/redfish/v1/Registries/{}", base::PREFIX),
-            format!("/redfish/v1/Registries/{BIOS}"),
-        ],
+        members,
     )))
 }
 
-const BIOS: &str = super::bios::REGISTRY_ID;
-
 async fn get_registry_file(req: Request) -> Result<Reply, RedfishError> {
-    if req.param(0) == BIOS {
+    let id = req.param(0);
+    if id == BIOS {
         return Ok(Reply::ok(json!({
             "@odata.id": format!("/redfish/v1/Registries/{BIOS}"),
             "@odata.type": schemas::MESSAGE_REGISTRY_FILE.odata_type(),
@@ -45,34 +49,33 @@ async fn get_registry_file(req: Request) -> Result<Reply, RedfishError> {
             "Location": [{ "Language": "en", "Uri": format!("/redfish/v1/Registries/{BIOS}/{BIOS}") }],
         })));
     }
-    if req.param(0) != base::PREFIX {
-        return Err(RedfishError::not_found("MessageRegistryFile", req.param(0)));
-    }
-    let registry = format!("{}.{}", base::PREFIX, base::VERSION);
+    let reg = registries::by_prefix(id).ok_or_else(|| RedfishError::not_found("MessageRegistryFile", id))?;
+    let registry = format!("{}.{}", reg.prefix, reg.version);
     Ok(Reply::ok(json!({
-        "@odata.id": format!("/redfish/v1/Registries/{}", base::PREFIX),
+        "@odata.id": format!("/redfish/v1/Registries/{}", reg.prefix),
         "@odata.type": schemas::MESSAGE_REGISTRY_FILE.odata_type(),
-        "Id": base::PREFIX,
-        "Name": "Base Message Registry File",
-        "Description": "The DMTF Base message registry",
+        "Id": reg.prefix,
+        "Name": format!("{} File", reg.name),
+        "Description": format!("The DMTF {} message registry", reg.prefix),
         "Languages": ["en"],
         "Registry": registry,
         "Location": [{
             "Language": "en",
-            "Uri": format!("/redfish/v1/Registries/{0}/{0}", base::PREFIX),
+            "Uri": format!("/redfish/v1/Registries/{0}/{0}", reg.prefix),
             "PublicationUri": format!("https://redfish.dmtf.org/registries/{registry}.json"),
         }],
     })))
 }
 
 async fn get_registry(req: Request) -> Result<Reply, RedfishError> {
-    if req.param(0) == BIOS && req.param(1) == BIOS {
+    let (id, file) = (req.param(0), req.param(1));
+    if id == BIOS && file == BIOS {
         return Ok(Reply::ok(super::bios::attribute_registry_document()));
-    }
-    if req.param(0) != base::PREFIX || req.param(1) != base::PREFIX {
-        return Err(RedfishError::not_found("MessageRegistry", req.param(1)));
     }
     // A registry document is served as published: its Id is the registry's
     // versioned name, so it carries no @odata.id of its own.
-    Ok(Reply::ok(base_registry_document()))
+    match registries::by_prefix(id) {
+        Some(reg) if file == reg.prefix => Ok(Reply::ok(registry_document(reg))),
+        _ => Err(RedfishError::not_found("MessageRegistry", file)),
+    }
 }

@@ -51,6 +51,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
         "AccountService": link("/redfish/v1/AccountService"),
         "Registries": link("/redfish/v1/Registries"),
         "Tasks": link("/redfish/v1/TaskService"),
+        "EventService": link("/redfish/v1/EventService"),
         "JsonSchemas": link("/redfish/v1/JsonSchemas"),
         "Links": { "Sessions": link("/redfish/v1/SessionService/Sessions") },
     })))
@@ -65,6 +66,7 @@ async fn get_odata(_req: Request) -> Result<Reply, RedfishError> {
         ("AccountService", "/redfish/v1/AccountService"),
         ("Registries", "/redfish/v1/Registries"),
         ("TaskService", "/redfish/v1/TaskService"),
+        ("EventService", "/redfish/v1/EventService"),
         ("JsonSchemas", "/redfish/v1/JsonSchemas"),
     ];
     let mut value = vec![json!({ "name": "Service", "kind": "Singleton", "url": "/redfish/v1/" })];

@@ -78,6 +78,28 @@ const MIGRATIONS: &[&str] = &[
         slot TEXT NOT NULL,
         pem TEXT NOT NULL
     );",
+    // 5: event subscriptions and the delivery outbox
+    "CREATE TABLE event_subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination TEXT NOT NULL,
+        context TEXT NOT NULL,
+        registry_prefixes TEXT NOT NULL,
+        resource_types TEXT NOT NULL,
+        origin_resources TEXT NOT NULL,
+        http_headers TEXT NOT NULL,
+        retry_policy TEXT NOT NULL,
+        state TEXT NOT NULL,
+        verify_certificate INTEGER NOT NULL
+    );
+    CREATE TABLE event_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER NOT NULL REFERENCES event_subscriptions(id) ON DELETE CASCADE,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        dead INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX event_outbox_due ON event_outbox(dead, next_attempt);",
 ];
 
 /// The schema version this build writes.

@@ -129,6 +129,38 @@ pub struct MediaRecord {
     pub write_protected: bool,
 }
 
+/// An event subscription (`EventDestination`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub id: i64,
+    pub destination: String,
+    pub context: String,
+    pub registry_prefixes: Vec<String>,
+    pub resource_types: Vec<String>,
+    pub origin_resources: Vec<String>,
+    /// Sent with every delivery; never shown back.
+    pub http_headers: Vec<(String, String)>,
+    /// `TerminateAfterRetries`, `SuspendRetries` or `RetryForever`.
+    pub retry_policy: String,
+    /// `Enabled` or `Suspended`.
+    pub state: String,
+    pub verify_certificate: bool,
+}
+
+/// One event waiting for delivery to one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub payload: String,
+    pub attempts: u32,
+    pub next_attempt: i64,
+}
+
+fn json_list<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Io(e.to_string()))
+}
+
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
@@ -479,6 +511,215 @@ impl Store {
                 params![system_id, slot, id],
             )?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    // ---- events -----------------------------------------------------------
+
+    pub async fn subscriptions(&self) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, destination, context, registry_prefixes, resource_types, origin_resources,
+                        http_headers, retry_policy, state, verify_certificate
+                 FROM event_subscriptions ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let list = |i: usize| -> rusqlite::Result<Vec<String>> {
+                    let s: String = r.get(i)?;
+                    Ok(serde_json::from_str(&s).unwrap_or_default())
+                };
+                let headers: String = r.get(6)?;
+                Ok(SubscriptionRecord {
+                    id: r.get(0)?,
+                    destination: r.get(1)?,
+                    context: r.get(2)?,
+                    registry_prefixes: list(3)?,
+                    resource_types: list(4)?,
+                    origin_resources: list(5)?,
+                    http_headers: serde_json::from_str(&headers).unwrap_or_default(),
+                    retry_policy: r.get(7)?,
+                    state: r.get(8)?,
+                    verify_certificate: r.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Inserts (id 0) or updates a subscription; returns it with its id.
+    pub async fn save_subscription(
+        &self,
+        mut s: SubscriptionRecord,
+    ) -> Result<SubscriptionRecord, StoreError> {
+        self.call(move |c| {
+            let (prefixes, types, origins, headers) = (
+                json_list(&s.registry_prefixes)?,
+                json_list(&s.resource_types)?,
+                json_list(&s.origin_resources)?,
+                json_list(&s.http_headers)?,
+            );
+            if s.id == 0 {
+                c.execute(
+                    "INSERT INTO event_subscriptions(destination, context, registry_prefixes, resource_types,
+                         origin_resources, http_headers, retry_policy, state, verify_certificate)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        s.destination,
+                        s.context,
+                        prefixes,
+                        types,
+                        origins,
+                        headers,
+                        s.retry_policy,
+                        s.state,
+                        s.verify_certificate
+                    ],
+                )?;
+                s.id = c.last_insert_rowid();
+            } else {
+                let n = c.execute(
+                    "UPDATE event_subscriptions SET context = ?2, registry_prefixes = ?3, resource_types = ?4,
+                         origin_resources = ?5, http_headers = ?6, retry_policy = ?7, state = ?8,
+                         verify_certificate = ?9
+                     WHERE id = ?1",
+                    params![
+                        s.id,
+                        s.context,
+                        prefixes,
+                        types,
+                        origins,
+                        headers,
+                        s.retry_policy,
+                        s.state,
+                        s.verify_certificate
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            }
+            Ok(s)
+        })
+        .await
+    }
+
+    /// Deletes a subscription and its pending deliveries.
+    pub async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM event_outbox WHERE subscription_id = ?1", [id])?;
+            let n = tx.execute("DELETE FROM event_subscriptions WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Queues deliveries (subscription id, payload) in one transaction.
+    pub async fn enqueue_events(&self, rows: Vec<(i64, String)>, now: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            for (sub, payload) in &rows {
+                tx.execute(
+                    "INSERT INTO event_outbox(subscription_id, payload, next_attempt) VALUES (?1, ?2, ?3)",
+                    params![sub, payload, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deliveries due at `now`, oldest first.
+    pub async fn due_events(&self, now: i64, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, subscription_id, payload, attempts, next_attempt FROM event_outbox
+                 WHERE dead = 0 AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now, limit], |r| {
+                Ok(OutboxRecord {
+                    id: r.get(0)?,
+                    subscription_id: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get(3)?,
+                    next_attempt: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The earliest pending delivery time, if any.
+    pub async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
+        self.call(|c| {
+            Ok(c.query_row(
+                "SELECT MIN(next_attempt) FROM event_outbox WHERE dead = 0",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn event_delivered(&self, id: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute("DELETE FROM event_outbox WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a failed attempt: retry at `next_attempt`, or give up (`dead`).
+    pub async fn event_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt: i64,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE event_outbox SET attempts = ?2, next_attempt = ?3, dead = ?4 WHERE id = ?1",
+                params![id, attempts, next_attempt, dead],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Brings back deliveries given up on (`deliver`), or drops them.
+    pub async fn revive_events(&self, subscription_id: i64, deliver: bool) -> Result<(), StoreError> {
+        self.call(move |c| {
+            if deliver {
+                c.execute(
+                    "UPDATE event_outbox SET dead = 0, attempts = 0, next_attempt = 0 WHERE subscription_id = ?1",
+                    [subscription_id],
+                )?;
+            } else {
+                c.execute(
+                    "DELETE FROM event_outbox WHERE subscription_id = ?1 AND dead = 1",
+                    [subscription_id],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many deliveries are pending and how many were given up, per subscription.
+    pub async fn outbox_counts(&self, subscription_id: i64) -> Result<(i64, i64), StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(SUM(dead = 0), 0), COALESCE(SUM(dead = 1), 0) FROM event_outbox
+                 WHERE subscription_id = ?1",
+                [subscription_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
         })
         .await
     }

@@ -1,4 +1,6 @@
-//! Fetches virtual-media images over HTTP(S) into a content-addressed cache.
+//! Outbound HTTP(S): virtual-media image downloads into a content-addressed
+//! cache, and event deliveries. Both refuse link-local and other unroutable
+//! addresses (checked before and after name resolution).
 //!
 //! `VirtualMedia.InsertMedia` hands the BMC a URL chosen by a (possibly less trusted) client, so
 //! the download is defensive:
@@ -183,6 +185,83 @@ pub async fn fetch(
         }
     }
     result
+}
+
+/// An event delivery: a JSON body POSTed to a subscriber.
+pub struct Delivery<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: Bytes,
+    pub verify_certificate: bool,
+    pub timeout: Duration,
+}
+
+/// POSTs `d.body` as JSON to `d.url` (no redirects followed: a subscriber that
+/// moved must be subscribed again). Returns the HTTP status the subscriber
+/// answered. The address rule of [`fetch`] applies.
+pub async fn post_json(d: &Delivery<'_>) -> Result<u16, FetchError> {
+    let url = Url::parse(d.url)?;
+    let attempt = async {
+        let addrs = resolve(&url).await?;
+        let tcp = connect(&url, &addrs).await?;
+        let req = FetchRequest {
+            url: d.url.to_owned(),
+            user_name: None,
+            password: None,
+            verify_certificate: d.verify_certificate,
+            ca_certificates: Vec::new(),
+            max_bytes: 0,
+            timeout: d.timeout,
+        };
+        if url.https {
+            let connector = tls_connector(&req).await?;
+            let stream = tls_handshake(&connector, &url, tcp).await?;
+            send_json(stream, &url, d).await
+        } else {
+            send_json(tcp, &url, d).await
+        }
+    };
+    match tokio::time::timeout(d.timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(FetchError::Timeout),
+    }
+}
+
+async fn send_json<T>(io: T, url: &Url, d: &Delivery<'_>) -> Result<u16, FetchError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn): (SendRequest<http_body_util::Full<Bytes>>, _) =
+        hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| FetchError::Connect(format!("HTTP connection failed: {e}")))?;
+    let _task = ConnectionTask(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let bad = |_| FetchError::BadUrl("the URL cannot be used in an HTTP request".into());
+    let mut request = Request::post(url.target.as_str())
+        .header(
+            header::HOST,
+            HeaderValue::from_str(&url.authority()).map_err(bad)?,
+        )
+        .header(header::USER_AGENT, USER_AGENT)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(d.body.clone()))
+        .map_err(|_| FetchError::BadUrl("the URL cannot be used in an HTTP request".into()))?;
+    for (k, v) in d.headers {
+        let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) else {
+            continue;
+        };
+        request.headers_mut().insert(name, value);
+    }
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| FetchError::Connect(format!("the subscriber did not answer properly: {e}")))?;
+    Ok(resp.status().as_u16())
 }
 
 /// Checks a URL without any network access: it must parse (http/https, no credentials, a host),
@@ -385,7 +464,52 @@ async fn resolve(url: &Url) -> Result<Vec<SocketAddr>, FetchError> {
 
 /// Why an address may not be contacted, or `None` when it may. Loopback and private ranges are
 /// allowed: labs serve images from them.
+/// An address range, `a.b.c.d/n` or `x::y/n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() { max } else { p.parse().ok()? };
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Where bmcd may connect to at all (configuration `outbound-allow`); empty:
+/// anywhere the address rule allows. Set once at start.
+static ALLOWED: std::sync::OnceLock<Vec<Cidr>> = std::sync::OnceLock::new();
+
+/// Restricts outbound connections to these ranges (first call wins).
+pub fn allow_only(ranges: Vec<Cidr>) {
+    let _ = ALLOWED.set(ranges);
+}
+
 fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
+    if let Some(allowed) = ALLOWED.get() {
+        if !allowed.is_empty() && !allowed.iter().any(|c| c.contains(ip)) {
+            return Some("an unlisted (see outbound-allow)");
+        }
+    }
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
