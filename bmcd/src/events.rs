@@ -83,7 +83,7 @@ impl Default for DeliveryPolicy {
 pub fn matches(sub: &SubscriptionRecord, ev: &EventRecord) -> bool {
     (sub.registry_prefixes.is_empty() || sub.registry_prefixes.iter().any(|p| p == ev.registry_prefix))
         && (sub.resource_types.is_empty() || sub.resource_types.iter().any(|t| t == ev.resource_type))
-        && (sub.origin_resources.is_empty() || sub.origin_resources.iter().any(|o| *o == ev.origin))
+        && (sub.origin_resources.is_empty() || sub.origin_resources.contains(&ev.origin))
 }
 
 pub struct EventService {

@@ -324,7 +324,7 @@ async fn post_subscription(req: Request) -> Result<Reply, RedfishError> {
         .unwrap_or_else(|| "SuspendRetries".to_owned());
     let verify = body.bool("VerifyCertificate")?.unwrap_or(false);
     let destination = body.required("Destination", destination)?;
-    let _protocol = body.required("Protocol", protocol)?;
+    body.required("Protocol", protocol)?;
     body.finish()?;
     if let Err(e) = crate::outbound::check_url(&destination) {
         return Err(RedfishError::property_value_incorrect(
