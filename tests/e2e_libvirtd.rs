@@ -235,6 +235,23 @@ async fn wait_source(log: &Path, want: &str) {
     .await;
 }
 
+/// Reads the stream until an event whose MessageId ends with `suffix`, within `limit`.
+async fn next_event_ending(sse: &mut redfin_tests::EventStream, suffix: &str, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, sse.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("no {suffix} event within {limit:?}"))
+            .expect("stream open");
+        if ev["Events"][0]["MessageId"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(suffix))
+        {
+            return;
+        }
+    }
+}
+
 /// Serves a file built by a tests/e2e script from 127.0.0.1.
 async fn serve(script: &str, path: &str) -> ImageServer {
     ImageServer::start(vec![ServedFile {
@@ -303,10 +320,25 @@ async fn redfish_resets_drive_a_real_tcg_guest() {
         assert_eq!(lab.domstate().await, "shut off");
         assert_eq!(lab.power_state().await, "Off");
 
-        // A change made behind the BMC's back shows on the next read.
+        // A change made behind the BMC's back shows on the next read, and as
+        // an event on the SSE stream within a second.
+        let filter = format!("OriginResource eq '{}'", lab.system)
+            .replace(' ', "%20")
+            .replace('\'', "%27");
+        let mut sse = admin
+            .stream(&format!("/redfish/v1/EventService/SSE?$filter={filter}"))
+            .await;
+        assert_eq!(sse.status, StatusCode::OK);
         lab.lv.virsh(&["start", &lab.name]).await;
         assert_eq!(lab.power_state().await, "On");
+        next_event_ending(&mut sse, "ResourcePoweredOn", Duration::from_secs(1)).await;
         lab.lv.virsh(&["destroy", &lab.name]).await;
+        let destroyed = std::time::Instant::now();
+        next_event_ending(&mut sse, "ResourcePoweredOff", Duration::from_secs(1)).await;
+        println!(
+            "SSE power-off event {:?} after virsh destroy returned",
+            destroyed.elapsed()
+        );
         assert_eq!(lab.power_state().await, "Off");
         lab.stop().await;
     })

@@ -211,7 +211,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(start_err("state database"))?;
     let event_delivery = Arc::clone(&events).deliver();
     let event_follow = Arc::clone(&events).follow(hypervisor.as_ref());
-    let tasks = tasks::Tasks::load(store.clone())
+    let tasks = tasks::Tasks::load(store.clone(), Arc::clone(&events))
         .await
         .map_err(start_err("state database"))?;
     let media = media::MediaService::new(

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::Value;
 
 use crate::error::Message;
+use crate::events::EventService;
 use crate::registries::base;
+use crate::registries::task_event;
 use crate::store::{Store, StoreError, TaskRecord};
 use crate::time::now_unix;
 
@@ -36,13 +38,14 @@ impl TaskState {
 
 pub struct Tasks {
     store: Store,
+    events: Arc<EventService>,
     tasks: Mutex<BTreeMap<i64, TaskRecord>>,
 }
 
 impl Tasks {
     /// Loads the stored tasks; those left running by a previous bmcd end as
     /// `Interrupted`.
-    pub async fn load(store: Store) -> Result<Arc<Tasks>, StoreError> {
+    pub async fn load(store: Store, events: Arc<EventService>) -> Result<Arc<Tasks>, StoreError> {
         let mut tasks = BTreeMap::new();
         for mut t in store.tasks().await? {
             if t.ended.is_none() {
@@ -60,6 +63,7 @@ impl Tasks {
         }
         Ok(Arc::new(Tasks {
             store,
+            events,
             tasks: Mutex::new(tasks),
         }))
     }
@@ -83,6 +87,7 @@ impl Tasks {
                 target: target.to_owned(),
             })
             .await?;
+        self.task_event(&t, &task_event::TASK_STARTED).await;
         let mut map = self.map();
         map.insert(t.id, t.clone());
         // Forget the oldest finished tasks beyond the limit.
@@ -121,8 +126,26 @@ impl Tasks {
             t.messages.push(message.to_json());
             t.clone()
         };
+        let def = match state {
+            TaskState::Completed => &task_event::TASK_COMPLETED_OK,
+            _ => &task_event::TASK_ABORTED,
+        };
+        self.task_event(&updated, def).await;
         self.store.save_task(updated).await?;
         self.store.prune_tasks(KEEP as i64).await
+    }
+
+    async fn task_event(&self, t: &TaskRecord, def: &crate::registries::MessageDef) {
+        let id = t.id.to_string();
+        let ev = self.events.event(
+            task_event::PREFIX,
+            task_event::VERSION,
+            def,
+            &[&id],
+            format!("/redfish/v1/TaskService/Tasks/{id}"),
+            "Task",
+        );
+        self.events.publish_or_log(ev).await;
     }
 
     pub fn get(&self, id: i64) -> Option<TaskRecord> {
@@ -143,6 +166,12 @@ pub fn messages(t: &TaskRecord) -> Value {
 mod tests {
     use super::*;
 
+    async fn events_for(path: &std::path::Path) -> Arc<EventService> {
+        EventService::load(Store::open(path).expect("store"))
+            .await
+            .expect("events")
+    }
+
     #[tokio::test]
     async fn running_tasks_are_interrupted_by_a_restart() {
         let dir = std::env::temp_dir().join(format!("bmcd-tasks-{}", std::process::id()));
@@ -150,7 +179,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("s.db");
         {
-            let tasks = Tasks::load(Store::open(&path).expect("store"))
+            let tasks = Tasks::load(Store::open(&path).expect("store"), events_for(&path).await)
                 .await
                 .expect("load");
             let done = tasks.create("done", "/x").await.expect("create");
@@ -162,7 +191,7 @@ mod tests {
             tasks.progress(running.id, 40);
             assert_eq!(tasks.get(running.id).map(|t| t.percent), Some(40));
         }
-        let tasks = Tasks::load(Store::open(&path).expect("store"))
+        let tasks = Tasks::load(Store::open(&path).expect("store"), events_for(&path).await)
             .await
             .expect("load");
         let all = tasks.list();

@@ -335,6 +335,40 @@ impl Client {
         .await
     }
 
+    /// Opens a server-sent event stream.
+    pub async fn stream(&self, path: &str) -> EventStream {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let tls = self
+            .tls
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("TLS handshake");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "localhost");
+        if let Auth::Basic(u, p) = &self.auth {
+            let cred = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            req = req.header("authorization", format!("Basic {cred}"));
+        }
+        let resp = sender
+            .send_request(req.body(Full::new(Bytes::new())).expect("request"))
+            .await
+            .expect("response");
+        EventStream {
+            status: resp.status(),
+            body: resp.into_body(),
+            buffer: String::new(),
+            _sender: sender,
+        }
+    }
+
     /// Logs in; returns the token and the session URI.
     pub async fn login(&self, user: &str, pass: &str) -> (String, String) {
         let r = self
@@ -503,4 +537,126 @@ pub fn tiny_iso(size: usize) -> Vec<u8> {
     iso[0x8001..0x8006].copy_from_slice(b"CD001");
     iso[0x8006] = 1;
     iso
+}
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to its first `fail_first`
+/// deliveries and 200 afterwards, and records each one.
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    /// (status answered, body) of every delivery, in arrival order.
+    pub deliveries: Arc<std::sync::Mutex<Vec<(u16, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start(fail_first: usize) -> WebhookReceiver {
+        WebhookReceiver::start_on("127.0.0.1:0".parse().expect("addr"), fail_first).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, fail_first: usize) -> WebhookReceiver {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let deliveries: Arc<std::sync::Mutex<Vec<(u16, Value)>>> = Arc::default();
+        let log = Arc::clone(&deliveries);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let log = Arc::clone(&log);
+                            async move {
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                let status = {
+                                    let mut log = log.lock().expect("log");
+                                    let status = if log.len() < fail_first { 500 } else { 200 };
+                                    log.push((status, json));
+                                    status
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .body(Full::new(Bytes::new()))
+                                        .expect("response"),
+                                )
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        WebhookReceiver {
+            addr,
+            deliveries,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+
+    /// The bodies that were answered 200.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.deliveries
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.deliveries.lock().expect("log").len()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server-sent event stream being read.
+pub struct EventStream {
+    pub status: StatusCode,
+    body: hyper::body::Incoming,
+    buffer: String,
+    _sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl EventStream {
+    /// The next event's `data` (comments and keep-alives skipped); `None` when
+    /// the stream ends.
+    pub async fn next_event(&mut self) -> Option<Value> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if !data.is_empty() {
+                    return serde_json::from_str(&data).ok();
+                }
+            }
+            let frame = self.body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    }
 }
