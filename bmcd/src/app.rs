@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::Authority;
 use crate::boot::BootService;
 use crate::events::EventService;
+use crate::logs::Logs;
 use crate::media::MediaService;
 use crate::model::Hypervisor;
 use crate::router::Router;
@@ -32,6 +33,7 @@ pub struct App {
     pub tasks: Arc<Tasks>,
     pub media: Arc<MediaService>,
     pub events: Arc<EventService>,
+    pub logs: Arc<Logs>,
     pub router: Router,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,

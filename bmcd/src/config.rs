@@ -33,6 +33,8 @@ pub struct Config {
     pub libvirt_timeout_s: u64,
     /// Largest virtual-media image bmcd downloads.
     pub max_image_bytes: u64,
+    /// Entries kept per log (event log, each system's log, audit log).
+    pub log_retention: i64,
     /// Address ranges (CIDR) bmcd may connect to for images and event
     /// deliveries; empty: any address but link-local, multicast and unspecified.
     pub outbound_allow: Vec<String>,
@@ -59,6 +61,7 @@ impl Default for Config {
             libvirt_timeout_s: 30,
             max_image_bytes: 8 << 30,
             outbound_allow: Vec::new(),
+            log_retention: 10_000,
             shutdown_grace_s: 10,
         }
     }
@@ -84,6 +87,7 @@ struct FileConfig {
     libvirt_timeout_s: Option<u64>,
     max_image_bytes: Option<u64>,
     outbound_allow: Option<Vec<String>>,
+    log_retention: Option<i64>,
     shutdown_grace_s: Option<u64>,
 }
 
@@ -155,7 +159,8 @@ impl Config {
             libvirt_timeout_s,
             shutdown_grace_s,
             max_image_bytes,
-            outbound_allow
+            outbound_allow,
+            log_retention
         );
         if f.http_redirect.is_some() {
             self.http_redirect = f.http_redirect;

@@ -88,6 +88,7 @@ pub fn matches(sub: &SubscriptionRecord, ev: &EventRecord) -> bool {
 
 pub struct EventService {
     store: Store,
+    logs: Arc<crate::logs::Logs>,
     stream: broadcast::Sender<Arc<EventRecord>>,
     next_id: AtomicU64,
     policy: Mutex<DeliveryPolicy>,
@@ -95,7 +96,7 @@ pub struct EventService {
 }
 
 impl EventService {
-    pub async fn load(store: Store) -> Result<Arc<EventService>, StoreError> {
+    pub async fn load(store: Store, logs: Arc<crate::logs::Logs>) -> Result<Arc<EventService>, StoreError> {
         let mut policy = DeliveryPolicy::default();
         if let Some(v) = store
             .setting("event_retry_attempts")
@@ -116,6 +117,7 @@ impl EventService {
         let first = (now_unix().max(0) as u64) << 16;
         Ok(Arc::new(EventService {
             store,
+            logs,
             stream,
             next_id: AtomicU64::new(first),
             policy: Mutex::new(policy),
@@ -186,6 +188,8 @@ impl EventService {
             self.wake.notify_one();
         }
         tracing::debug!(message_id = %ev.message_id, origin = %ev.origin, "event");
+        self.logs
+            .event(ev.severity, &ev.message, &ev.message_id, &ev.args, &ev.origin);
         let _ = self.stream.send(Arc::new(ev));
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod events;
 pub mod host;
 pub mod http;
 pub mod libvirt;
+pub mod logs;
 pub mod media;
 pub mod model;
 pub mod outbound;
@@ -206,7 +207,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let hypervisor: Arc<dyn model::Hypervisor> = Arc::new(hypervisor);
     let boot = boot::BootService::new(Arc::clone(&hypervisor), store.clone());
     let boot_watch = Arc::clone(&boot).watch();
-    let events = events::EventService::load(store.clone())
+    let (logs, log_writer) = logs::Logs::start(store.clone(), config.log_retention);
+    let events = events::EventService::load(store.clone(), Arc::clone(&logs))
         .await
         .map_err(start_err("state database"))?;
     let event_delivery = Arc::clone(&events).deliver();
@@ -229,6 +231,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tasks,
         media,
         events,
+        logs,
         router: router::Router::new(router::all_routes()),
         service: ServiceInfo {
             uuid,
@@ -289,7 +292,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![boot_watch, event_delivery, event_follow],
+        followers: vec![boot_watch, event_delivery, event_follow, log_writer],
         auth,
     })
 }

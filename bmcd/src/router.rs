@@ -167,6 +167,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::managers::routes());
     routes.extend(resources::task_service::routes());
     routes.extend(resources::event_service::routes());
+    routes.extend(resources::log_services::routes());
     routes.extend(resources::virtual_media::routes());
     routes
 }

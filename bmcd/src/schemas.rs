@@ -76,6 +76,10 @@ schemas! {
     MANAGER = "Manager" "v1_24_0";
     MANAGER_NETWORK_PROTOCOL = "ManagerNetworkProtocol" "v1_12_0";
     TASK_SERVICE = "TaskService" "v1_3_0";
+    LOG_SERVICE_COLLECTION = "LogServiceCollection" "";
+    LOG_SERVICE = "LogService" "v1_9_0";
+    LOG_ENTRY_COLLECTION = "LogEntryCollection" "";
+    LOG_ENTRY = "LogEntry" "v1_21_0";
     EVENT_SERVICE = "EventService" "v1_12_0";
     EVENT_DESTINATION_COLLECTION = "EventDestinationCollection" "";
     EVENT_DESTINATION = "EventDestination" "v1_16_0";

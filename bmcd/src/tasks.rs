@@ -167,9 +167,9 @@ mod tests {
     use super::*;
 
     async fn events_for(path: &std::path::Path) -> Arc<EventService> {
-        EventService::load(Store::open(path).expect("store"))
-            .await
-            .expect("events")
+        let store = Store::open(path).expect("store");
+        let (logs, _writer) = crate::logs::Logs::start(store.clone(), 100);
+        EventService::load(store, logs).await.expect("events")
     }
 
     #[tokio::test]

@@ -16,9 +16,14 @@ PASSWORD=conformance-Pass-1
 [ -x "$BMCD" ] || { echo "conformance: no bmcd binary at $BMCD (make build)" >&2; exit 1; }
 rm -rf "$OUT"; mkdir -p "$OUT"
 
+# The Protocol Validator subscribes a made-up destination (192.168.1.50) to
+# events: keep every outbound connection on loopback so nothing leaves the host.
+cat > "$OUT/bmcd.toml" <<'TOML'
+outbound-allow = ["127.0.0.0/8", "::1/128"]
+TOML
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BMCD_ADMIN_USER=admin BMCD_ADMIN_PASSWORD=$PASSWORD \
-  "$BMCD" --listen "127.0.0.1:$PORT" --libvirt-uri test:///default --state-dir "$OUT/state" --log warn \
+  "$BMCD" --config "$OUT/bmcd.toml" --listen "127.0.0.1:$PORT" --libvirt-uri test:///default --state-dir "$OUT/state" --log warn \
   > "$OUT/bmcd.log" 2>&1 &
 BMCD_PID=$!
 cleanup() { kill "$BMCD_PID" 2>/dev/null || true; wait "$BMCD_PID" 2>/dev/null || true; }

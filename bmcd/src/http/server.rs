@@ -186,6 +186,15 @@ async fn handle(
         Err((e, user)) => (render_error(e), user),
     };
     let status = resp.status();
+    if method != Method::GET && method != Method::HEAD {
+        app.logs.audit(
+            user.as_deref().unwrap_or("-"),
+            &client.ip().to_string(),
+            method.as_str(),
+            &path,
+            status.as_u16(),
+        );
+    }
     if status.is_server_error() {
         tracing::error!(%method, %path, %client, status = status.as_u16(), user = user.as_deref().unwrap_or("-"), "request failed");
     } else if method != Method::GET && method != Method::HEAD {
@@ -250,7 +259,12 @@ async fn dispatch(
         }
     }
 
-    check_query(query.as_deref(), route.query).map_err(fail)?;
+    let paging = if method == Method::GET || method == Method::HEAD {
+        Paging::parse(query.as_deref()).map_err(fail)?
+    } else {
+        Paging::default()
+    };
+    check_query(query.as_deref(), route.query, paging.given()).map_err(fail)?;
     check_odata_version(req.headers()).map_err(fail)?;
 
     let headers = req.headers().clone();
@@ -291,6 +305,7 @@ async fn dispatch(
         client,
     };
     let reply = (route.handler)(request).await.map_err(fail)?;
+    let reply = paging.apply(&path, reply).map_err(fail)?;
     Ok((reply, path, user, if_none_match))
 }
 
@@ -331,11 +346,75 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, Redfi
 /// Query parameters: bmcd supports none of the OData `$` options yet, and says
 /// so (501) rather than ignoring them; other parameters are ignored, as Redfish
 /// requires.
-fn check_query(query: Option<&str>, accepted: &[&str]) -> Result<(), RedfishError> {
+/// `$top` and `$skip`, which every collection understands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Paging {
+    top: Option<usize>,
+    skip: Option<usize>,
+}
+
+impl Paging {
+    fn parse(query: Option<&str>) -> Result<Paging, RedfishError> {
+        let mut p = Paging::default();
+        for pair in query.unwrap_or("").split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match name {
+                "$top" => &mut p.top,
+                "$skip" => &mut p.skip,
+                _ => continue,
+            };
+            *slot = Some(
+                value
+                    .parse()
+                    .map_err(|_| RedfishError::query_parameter_value_format(value, name))?,
+            );
+        }
+        Ok(p)
+    }
+
+    fn given(&self) -> bool {
+        self.top.is_some() || self.skip.is_some()
+    }
+
+    /// Cuts a collection's members to the page; `Members@odata.count` stays the
+    /// total, and `Members@odata.nextLink` points to the rest.
+    fn apply(&self, path: &str, reply: Reply) -> Result<Reply, RedfishError> {
+        if !self.given() {
+            return Ok(reply);
+        }
+        let Reply::Json {
+            status,
+            mut body,
+            headers,
+        } = reply
+        else {
+            return Err(RedfishError::query_not_supported_on_resource());
+        };
+        let Some(members) = body.get_mut("Members").and_then(|m| m.as_array_mut()) else {
+            return Err(RedfishError::query_not_supported_on_resource());
+        };
+        let total = members.len();
+        let skip = self.skip.unwrap_or(0).min(total);
+        let top = self.top.unwrap_or(total);
+        let page: Vec<serde_json::Value> = members.drain(..).skip(skip).take(top).collect();
+        let next = skip + page.len();
+        *members = page;
+        if next < total {
+            body["Members@odata.nextLink"] = serde_json::json!(format!("{path}?$skip={next}&$top={top}"));
+        }
+        Ok(Reply::Json {
+            status,
+            body,
+            headers,
+        })
+    }
+}
+
+fn check_query(query: Option<&str>, accepted: &[&str], paging: bool) -> Result<(), RedfishError> {
     let Some(q) = query else { return Ok(()) };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let name = pair.split_once('=').map(|(n, _)| n).unwrap_or(pair);
-        if accepted.contains(&name) {
+        if accepted.contains(&name) || (paging && matches!(name, "$top" | "$skip")) {
             continue;
         }
         if name.starts_with('$') || matches!(name, "only" | "excerpt" | "includeoriginresource") {
@@ -640,10 +719,11 @@ mod tests {
 
     #[test]
     fn dollar_queries_are_refused_and_others_ignored() {
-        assert!(check_query(None, &[]).is_ok());
-        assert!(check_query(Some("foo=bar"), &[]).is_ok());
-        assert!(check_query(Some("$filter=x"), &["$filter"]).is_ok());
-        let e = check_query(Some("$expand=."), &["$filter"]).expect_err("unsupported");
+        assert!(check_query(None, &[], false).is_ok());
+        assert!(check_query(Some("foo=bar"), &[], false).is_ok());
+        assert!(check_query(Some("$filter=x"), &["$filter"], false).is_ok());
+        assert!(check_query(Some("$top=2"), &[], true).is_ok());
+        let e = check_query(Some("$expand=."), &["$filter"], false).expect_err("unsupported");
         assert_eq!(e.status, StatusCode::NOT_IMPLEMENTED);
     }
 

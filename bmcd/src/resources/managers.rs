@@ -116,6 +116,7 @@ async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
         "DateTimeLocalOffset": "+00:00",
         "EthernetInterfaces": link(&format!("{uri}/EthernetInterfaces")),
         "NetworkProtocol": link(&format!("{uri}/NetworkProtocol")),
+        "LogServices": link(&format!("{uri}/LogServices")),
         "Links": {
             "ManagerForServers": systems.iter().map(|x| link(&format!("/redfish/v1/Systems/{}", x.id))).collect::<Vec<_>>(),
             "ManagerForChassis": systems.iter().map(|x| link(&format!("/redfish/v1/Chassis/{}", x.id))).collect::<Vec<_>>(),

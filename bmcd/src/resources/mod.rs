@@ -6,6 +6,7 @@ pub mod bios;
 pub mod chassis;
 pub mod event_service;
 pub mod json_schemas;
+pub mod log_services;
 pub mod managers;
 pub mod registries;
 pub mod service_root;

@@ -42,7 +42,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
             "SelectQuery": false,
             "OnlyMemberQuery": false,
             "ExcerptQuery": false,
-            "TopSkipQuery": false,
+            "TopSkipQuery": true,
         },
         "Systems": link("/redfish/v1/Systems"),
         "Chassis": link("/redfish/v1/Chassis"),

@@ -164,6 +164,7 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "Storage": link(&format!("{uri}/Storage")),
         "VirtualMedia": link(&format!("{uri}/VirtualMedia")),
         "Bios": link(&format!("{uri}/Bios")),
+        "LogServices": link(&format!("{uri}/LogServices")),
         "SecureBoot": link(&format!("{uri}/SecureBoot")),
         "Links": {
             "Chassis": [link(&format!("/redfish/v1/Chassis/{}", s.id))],

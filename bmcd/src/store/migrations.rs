@@ -100,6 +100,18 @@ const MIGRATIONS: &[&str] = &[
         dead INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX event_outbox_due ON event_outbox(dead, next_attempt);",
+    // 6: logs: the BMC's event log, per-system logs and the audit trail
+    "CREATE TABLE log_entries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        log TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        severity TEXT NOT NULL,
+        message TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        args TEXT NOT NULL,
+        origin TEXT NOT NULL
+    );
+    CREATE INDEX log_entries_by_log ON log_entries(log, id);",
 ];
 
 /// The schema version this build writes.

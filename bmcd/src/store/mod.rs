@@ -161,6 +161,20 @@ fn json_list<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Io(e.to_string()))
 }
 
+/// One entry of a log (`LogEntry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub id: i64,
+    /// `events`, `audit` or `system:<uuid>`.
+    pub log: String,
+    pub created: i64,
+    pub severity: String,
+    pub message: String,
+    pub message_id: String,
+    pub args: Vec<String>,
+    pub origin: String,
+}
+
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
@@ -720,6 +734,77 @@ impl Store {
                 [subscription_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?)
+        })
+        .await
+    }
+
+    // ---- logs -------------------------------------------------------------
+
+    /// Appends entries, then keeps only the newest `keep` of each log touched.
+    pub async fn append_logs(&self, entries: Vec<LogRecord>, keep: i64) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let mut logs: Vec<&str> = Vec::new();
+            for e in &entries {
+                tx.execute(
+                    "INSERT INTO log_entries(log, created, severity, message, message_id, args, origin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        e.log,
+                        e.created,
+                        e.severity,
+                        e.message,
+                        e.message_id,
+                        json_list(&e.args)?,
+                        e.origin
+                    ],
+                )?;
+                if !logs.contains(&e.log.as_str()) {
+                    logs.push(&e.log);
+                }
+            }
+            for log in logs {
+                tx.execute(
+                    "DELETE FROM log_entries WHERE log = ?1 AND id <= (
+                         SELECT id FROM log_entries WHERE log = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    params![log, keep],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A log's entries, oldest first.
+    pub async fn log_entries(&self, log: String) -> Result<Vec<LogRecord>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, created, severity, message, message_id, args, origin FROM log_entries
+                 WHERE log = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([&log], |r| {
+                let args: String = r.get(5)?;
+                Ok(LogRecord {
+                    id: r.get(0)?,
+                    log: log.clone(),
+                    created: r.get(1)?,
+                    severity: r.get(2)?,
+                    message: r.get(3)?,
+                    message_id: r.get(4)?,
+                    args: serde_json::from_str(&args).unwrap_or_default(),
+                    origin: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn clear_log(&self, log: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute("DELETE FROM log_entries WHERE log = ?1", [log])?;
+            Ok(())
         })
         .await
     }
