@@ -105,7 +105,8 @@ impl Logs {
                 path.to_owned(),
                 status.to_string(),
             ],
-            origin: path.to_owned(),
+            // A request path may name an action, not a resource: no link.
+            origin: String::new(),
         });
     }
 }

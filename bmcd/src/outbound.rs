@@ -438,7 +438,7 @@ fn basic_authorization(req: &FetchRequest) -> Result<Option<HeaderValue>, FetchE
 /// Resolves the host and applies the address rule to every address.
 async fn resolve(url: &Url) -> Result<Vec<SocketAddr>, FetchError> {
     if let Some(ip) = url.ip {
-        if let Some(why) = forbidden_reason(ip) {
+        if let Some(why) = blocked(ip) {
             return Err(FetchError::Forbidden(format!("{ip} is {why} address")));
         }
         return Ok(vec![SocketAddr::new(ip, url.port)]);
@@ -451,7 +451,7 @@ async fn resolve(url: &Url) -> Result<Vec<SocketAddr>, FetchError> {
         return Err(FetchError::Connect(format!("{} has no address", url.host)));
     }
     for addr in &addrs {
-        if let Some(why) = forbidden_reason(addr.ip()) {
+        if let Some(why) = blocked(addr.ip()) {
             return Err(FetchError::Forbidden(format!(
                 "{} resolves to {}, {why} address",
                 url.host,
@@ -504,12 +504,19 @@ pub fn allow_only(ranges: Vec<Cidr>) {
     let _ = ALLOWED.set(ranges);
 }
 
-fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
+/// The address rule at connection time: the operator's allow-list, then the
+/// fixed rule.
+fn blocked(ip: IpAddr) -> Option<&'static str> {
     if let Some(allowed) = ALLOWED.get() {
         if !allowed.is_empty() && !allowed.iter().any(|c| c.contains(ip)) {
             return Some("an unlisted (see outbound-allow)");
         }
     }
+    forbidden_reason(ip)
+}
+
+/// The fixed rule: addresses no image or subscriber can be at.
+fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
@@ -1598,5 +1605,21 @@ mod tests {
             matches!(&err, FetchError::Io(m) if m.contains("disk full")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn cidr_ranges_contain_their_addresses() {
+        let lo = Cidr::parse("127.0.0.0/8").expect("v4");
+        assert!(lo.contains("127.1.2.3".parse().expect("ip")));
+        assert!(!lo.contains("128.0.0.1".parse().expect("ip")));
+        assert!(!lo.contains("::1".parse().expect("ip")));
+        let one = Cidr::parse("::1").expect("v6 host");
+        assert!(one.contains("::1".parse().expect("ip")));
+        assert!(!one.contains("::2".parse().expect("ip")));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .expect("all")
+            .contains("8.8.8.8".parse().expect("ip")));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("nonsense").is_none());
     }
 }

@@ -148,8 +148,10 @@ fn entry_json(log: &Log, e: &LogRecord) -> Value {
         "Severity": e.severity,
         "Message": e.message,
         "MessageArgs": e.args,
-        "Links": { "OriginOfCondition": link(&e.origin) },
     });
+    if !e.origin.is_empty() {
+        v["Links"] = json!({ "OriginOfCondition": link(&e.origin) });
+    }
     if log.audit {
         v["OemRecordFormat"] = json!("RedfinAudit");
     }
