@@ -380,6 +380,20 @@ async fn one_time_cd_boot(firmware: &str) {
     let blk = lab.lv.virsh(&["domblklist", &name]).await;
     assert!(blk.contains("media/"), "the CD holds the cached image: {blk}");
     assert_eq!(lab.domstate().await, "running", "no cold boot needed to insert");
+    // The change is an event, logged for the system.
+    let log = format!("{}/LogServices/Log/Entries", lab.system);
+    let media = format!("{}/VirtualMedia/Cd", lab.system);
+    wait_for(
+        "the media event in the system log",
+        Duration::from_secs(5),
+        async || {
+            admin.get(&log).await.json["Members"].as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|e| e["Links"]["OriginOfCondition"]["@odata.id"] == media.as_str())
+            })
+        },
+    )
+    .await;
 
     // Once from CD, then a forced restart: the next boot is from the CD...
     let r = admin

@@ -304,6 +304,7 @@ impl EventService {
                     LifecycleEvent::Crashed => &re::RESOURCE_STATUS_CHANGED_CRITICAL,
                     LifecycleEvent::Suspended => &re::RESOURCE_CHANGED,
                     LifecycleEvent::Defined => &re::RESOURCE_CHANGED,
+                    LifecycleEvent::Created => &re::RESOURCE_CREATED,
                     LifecycleEvent::Undefined => &re::RESOURCE_REMOVED,
                     LifecycleEvent::Other => continue,
                 };

@@ -222,6 +222,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&tasks),
         state_dir.join("media"),
         config.max_image_bytes,
+        Arc::clone(&events),
     );
     let app = Arc::new(App {
         hypervisor,

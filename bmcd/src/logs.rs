@@ -67,7 +67,8 @@ impl Logs {
     /// An entry of an event (for the event log and the origin system's log).
     pub fn event(&self, severity: &str, message: &str, message_id: &str, args: &[String], origin: &str) {
         let mut logs = vec![EVENT_LOG.to_owned()];
-        if let Some(id) = origin.strip_prefix("/redfish/v1/Systems/") {
+        if let Some(rest) = origin.strip_prefix("/redfish/v1/Systems/") {
+            let id = rest.split('/').next().unwrap_or(rest);
             logs.push(system_log(id));
         }
         for log in logs {

@@ -164,6 +164,9 @@ pub struct BootOption {
 /// A domain lifecycle change reported by the hypervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LifecycleEvent {
+    /// A new domain was defined.
+    Created,
+    /// An existing domain's definition changed.
     Defined,
     Undefined,
     Started,

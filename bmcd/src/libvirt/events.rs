@@ -39,7 +39,13 @@ pub fn start_event_loop() {
 fn lifecycle(event: c_int, detail: c_int) -> LifecycleEvent {
     use virt::sys;
     match event as u32 {
-        sys::VIR_DOMAIN_EVENT_DEFINED => LifecycleEvent::Defined,
+        sys::VIR_DOMAIN_EVENT_DEFINED => {
+            if detail as u32 == sys::VIR_DOMAIN_EVENT_DEFINED_ADDED {
+                LifecycleEvent::Created
+            } else {
+                LifecycleEvent::Defined
+            }
+        }
         sys::VIR_DOMAIN_EVENT_UNDEFINED => LifecycleEvent::Undefined,
         sys::VIR_DOMAIN_EVENT_STARTED => LifecycleEvent::Started,
         sys::VIR_DOMAIN_EVENT_SUSPENDED => LifecycleEvent::Suspended,

@@ -100,6 +100,7 @@ pub struct Insert {
 
 pub struct MediaService {
     hypervisor: Arc<dyn Hypervisor>,
+    events: Arc<crate::events::EventService>,
     store: Store,
     tasks: Arc<Tasks>,
     cache_dir: PathBuf,
@@ -156,15 +157,31 @@ impl MediaService {
         tasks: Arc<Tasks>,
         cache_dir: PathBuf,
         max_image_bytes: u64,
+        events: Arc<crate::events::EventService>,
     ) -> Arc<MediaService> {
         Arc::new(MediaService {
             hypervisor,
+            events,
             store,
             tasks,
             cache_dir,
             max_image_bytes,
             busy: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Tells subscribers that a slot's content changed.
+    async fn media_changed(&self, system_id: &str, slot: &Slot) {
+        use crate::registries::resource_event as re;
+        let ev = self.events.event(
+            re::PREFIX,
+            re::VERSION,
+            &re::RESOURCE_CHANGED,
+            &[],
+            format!("/redfish/v1/Systems/{system_id}/VirtualMedia/{}", slot.id),
+            "VirtualMedia",
+        );
+        self.events.publish_or_log(ev).await;
     }
 
     fn is_busy(&self, system: &str, slot: &str) -> bool {
@@ -394,6 +411,7 @@ impl MediaService {
                 .resolution(format!("Recording the image failed: {e}")));
         }
         tracing::info!(system_id, slot = %slot.id, size = fetched.size, "virtual media inserted");
+        self.media_changed(system_id, slot).await;
         Ok(())
     }
 
@@ -422,6 +440,7 @@ impl MediaService {
         }
         self.store.delete_media(sys.id.clone(), slot.id.clone()).await?;
         tracing::info!(system_id = %sys.id, slot = %slot.id, "virtual media ejected");
+        self.media_changed(&sys.id, slot).await;
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ pub fn routes() -> Vec<Route> {
 
 const SUBSCRIPTIONS: &str = "/redfish/v1/EventService/Subscriptions";
 const PREFIXES: &[&str] = &["ResourceEvent", "TaskEvent", "Base"];
-const RESOURCE_TYPES: &[&str] = &["ComputerSystem", "Task"];
+const RESOURCE_TYPES: &[&str] = &["ComputerSystem", "Task", "VirtualMedia"];
 const POLICIES: &[&str] = &["TerminateAfterRetries", "SuspendRetries", "RetryForever"];
 
 async fn get_event_service(req: Request) -> Result<Reply, RedfishError> {
