@@ -74,6 +74,13 @@ impl Libvirtd {
     }
 }
 
+impl Libvirtd {
+    /// Leaves the daemon running; the owner of the other handle stops it.
+    fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Libvirtd {
     fn drop(&mut self) {
         let _ = std::process::Command::new(repo().join("tests/e2e/libvirtd.sh"))
@@ -129,6 +136,10 @@ impl Lab {
 
     fn admin(&self) -> Client {
         self.bmc.admin()
+    }
+
+    fn work_dir(&self) -> &Path {
+        self._work.path()
     }
 
     async fn reset(&self, reset_type: &str) {
@@ -616,6 +627,52 @@ async fn a_usb_stick_is_plugged_in_booted_from_and_pulled_out() {
             !live.contains("media/") && !stored.contains("media/"),
             "{live}\n{stored}"
         );
+        lab.reset("ForceOff").await;
+        lab.stop().await;
+    })
+    .await
+    .expect("took too long");
+}
+
+#[tokio::test]
+async fn bmcd_reconnects_when_libvirtd_restarts() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let lab = Lab::start("redfin-reconnect", false, &[]).await;
+        let admin = lab.admin();
+        assert_eq!(admin.get(&lab.system).await.status, StatusCode::OK);
+        // libvirtd goes away: requests fail cleanly, with a hint to retry.
+        run(Command::new(repo().join("tests/e2e/libvirtd.sh"))
+            .arg("stop")
+            .arg(lab.work_dir().join("libvirtd")))
+        .await;
+        let r = admin.get(&lab.system).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json);
+        assert!(r.header("retry-after").is_some());
+        // It comes back: bmcd reconnects by itself.
+        Libvirtd::start(&lab.work_dir().join("libvirtd")).await.forget();
+        wait_for("bmcd to reconnect", Duration::from_secs(30), async || {
+            admin.get(&lab.system).await.status == StatusCode::OK
+        })
+        .await;
+        // Events flow again on the new connection.
+        let r = admin.get(&lab.system).await.json;
+        assert_eq!(r["PowerState"], "Off");
+        lab.reset("On").await;
+        let log = format!("{}/LogServices/Log/Entries", lab.system);
+        wait_for(
+            "a power-on event after the reconnect",
+            Duration::from_secs(10),
+            async || {
+                admin.get(&log).await.json["Members"].as_array().is_some_and(|m| {
+                    m.iter().any(|e| {
+                        e["MessageId"]
+                            .as_str()
+                            .is_some_and(|id| id.ends_with("ResourcePoweredOn"))
+                    })
+                })
+            },
+        )
+        .await;
         lab.reset("ForceOff").await;
         lab.stop().await;
     })

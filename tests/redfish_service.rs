@@ -309,6 +309,26 @@ async fn accounts_are_created_changed_and_removed() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.message_id().ends_with("InsufficientPrivilege"));
+    // A new password ends the account's other sessions; the session that
+    // changed it stays.
+    let (t1, _) = bmc.client().login("op", "op-pass-123").await;
+    let (t2, _) = bmc.client().login("op", "op-pass-123").await;
+    let s1 = bmc.client().token(&t1);
+    let r = s1.patch(&uri, json!({"Password": "op-pass-456"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(s1.get("/redfish/v1/Systems").await.status, StatusCode::OK);
+    assert_eq!(
+        bmc.client().token(&t2).get("/redfish/v1/Systems").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Disabling the account ends every session.
+    admin.patch(&uri, json!({"Enabled": false})).await;
+    assert_eq!(
+        s1.get("/redfish/v1/Systems").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    admin.patch(&uri, json!({"Enabled": true})).await;
+    let op = bmc.client().basic("op", "op-pass-456");
     // Role change, then removal.
     let r = admin.patch(&uri, json!({"RoleId": "ReadOnly"})).await;
     assert_eq!(r.json["RoleId"], "ReadOnly");

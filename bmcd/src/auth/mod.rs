@@ -343,7 +343,7 @@ impl Authority {
         let Some(account) = st.accounts.iter().find(|a| a.id == account_id) else {
             return Err(RedfishError::unauthorized());
         };
-        if !account.enabled {
+        if !account.enabled || is_locked(account, now) {
             return Err(RedfishError::unauthorized());
         }
         Ok(Principal {
@@ -630,12 +630,16 @@ impl Authority {
         })
     }
 
+    /// Applies changes to an account. A new password or a disabled account ends
+    /// the account's sessions, except `keep` (the session making the change).
     pub async fn update_account(
         &self,
         id: i64,
         changes: AccountChanges,
+        keep: Option<&str>,
     ) -> Result<AccountRecord, AccountError> {
         let mut a = self.account(id).ok_or(AccountError::NotFound)?;
+        let ends_sessions = changes.password.is_some() || changes.enabled == Some(false);
         if let Some(name) = changes.user_name {
             if name != a.user_name {
                 if !valid_user_name(&name) {
@@ -677,12 +681,29 @@ impl Authority {
             Err(StoreError::Conflict(_)) => return Err(AccountError::UserNameTaken(a.user_name)),
             Err(e) => return Err(e.into()),
         }
-        let mut st = self.state();
-        if let Some(slot) = st.accounts.iter_mut().find(|o| o.id == id) {
-            *slot = a.clone();
+        {
+            let mut st = self.state();
+            if let Some(slot) = st.accounts.iter_mut().find(|o| o.id == id) {
+                *slot = a.clone();
+            }
         }
         // Cached Basic verifications name the old hash and lapse by themselves;
-        // a disabled account or changed role is read fresh on every request.
+        // a role is read fresh on every request.
+        if ends_sessions {
+            let ended: Vec<String> = self
+                .state()
+                .sessions
+                .values()
+                .filter(|s| s.account_id == id && Some(s.id.as_str()) != keep)
+                .map(|s| s.id.clone())
+                .collect();
+            if !ended.is_empty() {
+                self.store.delete_sessions(ended.clone()).await?;
+                let mut st = self.state();
+                st.sessions.retain(|_, s| !ended.contains(&s.id));
+                tracing::info!(user = %a.user_name, sessions = ended.len(), "sessions ended by an account change");
+            }
+        }
         Ok(a)
     }
 
@@ -743,6 +764,7 @@ mod tests {
                 locked: Some(false),
                 ..Default::default()
             },
+            None,
         )
         .await
         .expect("unlock");

@@ -61,7 +61,14 @@ impl LibvirtHypervisor {
                 "libvirt refused lifecycle events; outside changes are seen on the next read only"
             );
         }
-        let conn = Arc::new(conn);
+        // Dead connections (libvirtd restarted, network gone) are noticed by
+        // keepalive probes and replaced at the next call.
+        let _ = conn.set_keep_alive(5, 3);
+        let conn = Arc::new(Link {
+            uri: uri.to_owned(),
+            current: std::sync::RwLock::new(Arc::new(conn)),
+            events: events_tx.clone(),
+        });
         let restart_when_stopped: RestartSet = Arc::default();
         let reset_nvram: RestartSet = Arc::default();
         {
@@ -130,14 +137,45 @@ impl LibvirtHypervisor {
     }
 }
 
-fn worker(conn: &Connect, jobs: &Mutex<Receiver<Job>>) {
+/// The libvirt connection, reopened when it dies.
+struct Link {
+    uri: String,
+    current: std::sync::RwLock<Arc<Connect>>,
+    events: broadcast::Sender<SystemEvent>,
+}
+
+impl Link {
+    /// A live connection: the current one, or a new one when it died. A
+    /// reconnect also renews the event subscription.
+    fn get(&self) -> Arc<Connect> {
+        let conn = Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner));
+        if conn.is_alive().unwrap_or(false) {
+            return conn;
+        }
+        let mut slot = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if !slot.is_alive().unwrap_or(false) {
+            match Connect::open(Some(&self.uri)) {
+                Ok(fresh) => {
+                    let _ = fresh.set_keep_alive(5, 3);
+                    events::subscribe(&fresh, self.events.clone());
+                    tracing::info!(uri = %self.uri, "reconnected to libvirt");
+                    *slot = Arc::new(fresh);
+                }
+                Err(e) => tracing::warn!(uri = %self.uri, error = %e.message(), "libvirt is unreachable"),
+            }
+        }
+        Arc::clone(&slot)
+    }
+}
+
+fn worker(link: &Link, jobs: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
             let rx = jobs.lock().unwrap_or_else(PoisonError::into_inner);
             rx.recv()
         };
         match job {
-            Ok(job) => job(conn),
+            Ok(job) => job(&link.get()),
             Err(_) => return, // every sender is gone: bmcd is shutting down
         }
     }
@@ -145,7 +183,7 @@ fn worker(conn: &Connect, jobs: &Mutex<Receiver<Job>>) {
 
 /// Completes graceful cold restarts: starts a system again once it stopped.
 fn restart_after_stop(
-    conn: &Connect,
+    link: &Link,
     pending: &RestartSet,
     reset_nvram: &RestartSet,
     rx: &mut broadcast::Receiver<SystemEvent>,
@@ -168,7 +206,8 @@ fn restart_after_stop(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&ev.system_id);
-            let started = conn
+            let started = link
+                .get()
                 .lookup_domain_by_uuid_string(&ev.system_id)
                 .and_then(|d| start(&d, fresh));
             match started {
@@ -201,6 +240,14 @@ fn start(dom: &Domain, fresh_nvram: bool) -> Result<(), virt::error::Error> {
 }
 
 fn map_err(e: virt::error::Error, id: &str) -> HypervisorError {
+    // Errors of the connection itself (libvirtd gone, socket closed) mean
+    // "try again later", whatever their code.
+    if matches!(
+        e.domain(),
+        virt::enumutil::Enum::Known(virt::error::ErrorDomain::Rpc | virt::error::ErrorDomain::Remote)
+    ) {
+        return HypervisorError::Unavailable(e.message().to_owned());
+    }
     match e.code() {
         virt::enumutil::Enum::Known(ErrorNumber::NoDomain) => HypervisorError::SystemNotFound(id.to_owned()),
         virt::enumutil::Enum::Known(ErrorNumber::NoSupport | ErrorNumber::OperationUnsupported) => {

@@ -242,7 +242,12 @@ async fn patch_account(req: Request) -> Result<Reply, RedfishError> {
         // ConfigureSelf covers one's own password only.
         return Err(RedfishError::insufficient_privilege());
     }
-    let updated = req.app.auth.update_account(a.id, changes).await?;
+    let keep = who.session_id.clone();
+    let updated = req
+        .app
+        .auth
+        .update_account(a.id, changes, keep.as_deref())
+        .await?;
     tracing::info!(user = %updated.user_name, "account modified");
     Ok(Reply::ok(account_json(&req, &updated)))
 }
