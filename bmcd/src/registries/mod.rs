@@ -93,6 +93,83 @@ pub fn registry_document(reg: &Registry) -> Value {
     })
 }
 
+/// Checks a transcribed registry: `all` sorted by key without duplicates,
+/// `%N` placeholders numbered 1..=args, known parameter types and severities,
+/// no empty text, and every const (`named`: Rust name and value) in `all`
+/// under the SCREAMING_SNAKE_CASE of its key.
+#[cfg(test)]
+pub fn check_registry(all: &[MessageDef], named: &[(&str, MessageDef)]) {
+    fn placeholders(message: &str) -> Vec<u32> {
+        let bytes = message.as_bytes();
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let mut j = i + 1;
+                let mut n: u32 = 0;
+                while j < bytes.len() && bytes[j].is_ascii_digit() {
+                    n = n * 10 + u32::from(bytes[j] - b'0');
+                    j += 1;
+                }
+                if j > i + 1 {
+                    found.push(n);
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+    fn screaming_snake(key: &str) -> String {
+        let chars: Vec<char> = key.chars().collect();
+        let mut out = String::new();
+        for (i, &c) in chars.iter().enumerate() {
+            if i > 0 && c.is_ascii_uppercase() {
+                let prev = chars[i - 1];
+                let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+                if prev.is_ascii_lowercase() || (prev.is_ascii_uppercase() && next_lower) {
+                    out.push('_');
+                }
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+    for pair in all.windows(2) {
+        assert!(
+            pair[0].key < pair[1].key,
+            "not sorted at {} / {}",
+            pair[0].key,
+            pair[1].key
+        );
+    }
+    for m in all {
+        let expected: Vec<u32> = (1..=m.param_types.len() as u32).collect();
+        assert_eq!(placeholders(m.message), expected, "placeholders of {}", m.key);
+        for t in m.param_types {
+            assert!(*t == "string" || *t == "number", "{}: {t}", m.key);
+        }
+        assert!(
+            matches!(m.severity, "OK" | "Warning" | "Critical"),
+            "{}: {}",
+            m.key,
+            m.severity
+        );
+        assert!(!m.key.is_empty());
+        assert!(!m.description.is_empty(), "{}", m.key);
+        assert!(!m.message.is_empty(), "{}", m.key);
+        assert!(!m.resolution.is_empty(), "{}", m.key);
+    }
+    assert_eq!(named.len(), all.len(), "the const list and ALL differ in size");
+    for (name, def) in named {
+        assert!(all.contains(def), "{name} missing from ALL");
+        assert_eq!(*name, screaming_snake(def.key), "const name of {}", def.key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
