@@ -256,25 +256,25 @@ impl Client {
         self
     }
 
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Bytes>,
-        content_type: Option<&str>,
-    ) -> Resp {
+    /// A fresh TLS connection to bmcd.
+    async fn open(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let tcp = TcpStream::connect(self.addr).await.expect("connect");
         let tls = self
             .tls
             .connect(ServerName::try_from("localhost").expect("name"), tcp)
             .await
             .expect("TLS handshake");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .expect("HTTP handshake");
         tokio::spawn(async move {
             let _ = conn.await;
         });
+        sender
+    }
+
+    /// A request with this client's credentials and extra headers.
+    fn request(&self, method: Method, path: &str) -> hyper::http::request::Builder {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -287,11 +287,23 @@ impl Client {
             }
             Auth::Token(t) => req = req.header("x-auth-token", t.as_str()),
         }
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
         for (k, v) in &self.extra_headers {
             req = req.header(k.as_str(), v.as_str());
+        }
+        req
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        content_type: Option<&str>,
+    ) -> Resp {
+        let mut sender = self.open().await;
+        let mut req = self.request(method, path);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
         }
         let req = req.body(Full::new(body.unwrap_or_default())).expect("request");
         let resp = sender.send_request(req).await.expect("response");
@@ -337,26 +349,8 @@ impl Client {
 
     /// Opens a server-sent event stream.
     pub async fn stream(&self, path: &str) -> EventStream {
-        let tcp = TcpStream::connect(self.addr).await.expect("connect");
-        let tls = self
-            .tls
-            .connect(ServerName::try_from("localhost").expect("name"), tcp)
-            .await
-            .expect("TLS handshake");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .expect("HTTP handshake");
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header("host", "localhost");
-        if let Auth::Basic(u, p) = &self.auth {
-            let cred = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-            req = req.header("authorization", format!("Basic {cred}"));
-        }
+        let mut sender = self.open().await;
+        let req = self.request(Method::GET, path);
         let resp = sender
             .send_request(req.body(Full::new(Bytes::new())).expect("request"))
             .await
