@@ -163,5 +163,44 @@ async fn logs_record_events_and_every_state_changing_request() {
             .await
             .is_empty()
     );
+    let audit_svc = admin
+        .get("/redfish/v1/Managers/BMC/LogServices/AuditLog")
+        .await
+        .json;
+    assert!(
+        audit_svc.get("Actions").is_none(),
+        "the audit log cannot be cleared"
+    );
+
+    // The next-page link keeps the filter; an empty page has none.
+    let page = admin
+        .get(&format!("{audit_uri}?$top=1&$filter=Severity%20eq%20%27OK%27"))
+        .await
+        .json;
+    let next = page["Members@odata.nextLink"].as_str().unwrap_or("").to_owned();
+    assert!(next.contains("$filter=Severity"), "{next}");
+    let empty = admin.get(&format!("{audit_uri}?$top=0")).await.json;
+    assert!(empty.get("Members@odata.nextLink").is_none());
+
+    // The last requests before a clean stop are in the audit log after it.
+    admin
+        .patch("/redfish/v1/AccountService", json!({"MinPasswordLength": 9}))
+        .await;
+    let state = bmc.state_dir.clone();
+    let uri = bmc.libvirt_uri.clone();
+    bmc.stop().await;
+    let bmc = TestBmc::start(&state, &uri).await;
+    let admin = bmc.admin();
+    let audit = entries(&admin, audit_uri).await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["MessageArgs"][3] == "/redfish/v1/AccountService" && e["MessageArgs"][2] == "PATCH"),
+        "{audit:?}"
+    );
+    assert_eq!(
+        admin.get("/redfish/v1/AccountService").await.json["MinPasswordLength"],
+        9
+    );
     bmc.stop().await;
 }

@@ -276,6 +276,9 @@ impl Config {
                 "max-connections and libvirt-workers must be at least 1".into(),
             ));
         }
+        if self.log_retention < 1 {
+            return Err(ConfigError::Invalid("log-retention must be at least 1".into()));
+        }
         if let Some(bad) = self
             .outbound_allow
             .iter()

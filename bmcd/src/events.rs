@@ -25,7 +25,7 @@ pub struct EventRecord {
     pub event_id: u64,
     pub timestamp: i64,
     pub registry_prefix: &'static str,
-    /// `ResourceEvent.1.4.2.ResourcePoweredOff`.
+    /// `ResourceEvent.1.5.0.ResourcePoweredOff`.
     pub message_id: String,
     pub message: String,
     pub args: Vec<String>,

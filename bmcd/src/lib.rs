@@ -72,17 +72,20 @@ pub struct Running {
     /// Event followers: they never end by themselves.
     followers: Vec<JoinHandle<()>>,
     auth: Arc<Authority>,
+    logs: Arc<logs::Logs>,
 }
 
 impl Running {
     /// Stops accepting, drains in-flight requests, saves session state.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        for f in &self.followers {
-            f.abort();
-        }
         for t in self.tasks {
             let _ = t.await;
+        }
+        // The requests have been answered: write their audit entries, then stop.
+        self.logs.flush().await;
+        for f in &self.followers {
+            f.abort();
         }
         if let Err(e) = self.auth.expire_sessions().await {
             tracing::warn!(error = %e, "could not save session state at shutdown");
@@ -232,7 +235,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tasks,
         media,
         events,
-        logs,
+        logs: Arc::clone(&logs),
         router: router::Router::new(router::all_routes()),
         service: ServiceInfo {
             uuid,
@@ -295,5 +298,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tasks,
         followers: vec![boot_watch, event_delivery, event_follow, log_writer],
         auth,
+        logs: Arc::clone(&logs),
     })
 }

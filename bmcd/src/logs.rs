@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{LogRecord, Store};
 use crate::time::now_unix;
@@ -20,38 +20,49 @@ pub fn system_log(system_id: &str) -> String {
     format!("system:{system_id}")
 }
 
+enum Msg {
+    Entry(LogRecord),
+    /// Write everything received so far, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
 pub struct Logs {
-    tx: mpsc::Sender<LogRecord>,
+    tx: mpsc::Sender<Msg>,
     pub keep: i64,
 }
 
 impl Logs {
     /// Starts the writer task.
     pub fn start(store: Store, keep: i64) -> (Arc<Logs>, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<LogRecord>(4096);
+        let (tx, mut rx) = mpsc::channel::<Msg>(4096);
         let writer = tokio::spawn(async move {
             let mut batch = Vec::new();
             while let Some(first) = rx.recv().await {
-                batch.push(first);
+                let mut flushed = Vec::new();
+                match first {
+                    Msg::Entry(e) => batch.push(e),
+                    Msg::Flush(done) => flushed.push(done),
+                }
                 // Gather what arrives within a short window into one transaction.
                 let window = tokio::time::sleep(Duration::from_millis(50));
                 tokio::pin!(window);
-                loop {
+                while flushed.is_empty() && batch.len() < 512 {
                     tokio::select! {
                         more = rx.recv() => match more {
-                            Some(e) => {
-                                batch.push(e);
-                                if batch.len() >= 512 {
-                                    break;
-                                }
-                            }
+                            Some(Msg::Entry(e)) => batch.push(e),
+                            Some(Msg::Flush(done)) => flushed.push(done),
                             None => break,
                         },
                         _ = &mut window => break,
                     }
                 }
-                if let Err(e) = store.append_logs(std::mem::take(&mut batch), keep).await {
-                    tracing::error!(error = %e, "could not write log entries");
+                if !batch.is_empty() {
+                    if let Err(e) = store.append_logs(std::mem::take(&mut batch), keep).await {
+                        tracing::error!(error = %e, "could not write log entries");
+                    }
+                }
+                for done in flushed {
+                    let _ = done.send(());
                 }
             }
         });
@@ -59,8 +70,16 @@ impl Logs {
     }
 
     pub fn record(&self, entry: LogRecord) {
-        if self.tx.try_send(entry).is_err() {
+        if self.tx.try_send(Msg::Entry(entry)).is_err() {
             tracing::warn!("log writer is behind; an entry was dropped");
+        }
+    }
+
+    /// Waits until every entry recorded so far is written (at shutdown).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
         }
     }
 

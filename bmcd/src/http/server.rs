@@ -186,7 +186,11 @@ async fn handle(
         Err((e, user)) => (render_error(e), user),
     };
     let status = resp.status();
-    if method != Method::GET && method != Method::HEAD {
+    // Audited: every state-changing request of an authenticated caller, and
+    // every login attempt. Anonymous noise is not, so it cannot push real
+    // entries out of the retained window.
+    let login = method == Method::POST && path.starts_with("/redfish/v1/SessionService/Sessions");
+    if method != Method::GET && method != Method::HEAD && (user.is_some() || login) {
         app.logs.audit(
             user.as_deref().unwrap_or("-"),
             &client.ip().to_string(),
@@ -289,6 +293,7 @@ async fn dispatch(
         }
     }
 
+    let query_for_links = query.clone();
     let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -305,7 +310,9 @@ async fn dispatch(
         client,
     };
     let reply = (route.handler)(request).await.map_err(fail)?;
-    let reply = paging.apply(&path, reply).map_err(fail)?;
+    let reply = paging
+        .apply(&path, query_for_links.as_deref(), reply)
+        .map_err(fail)?;
     Ok((reply, path, user, if_none_match))
 }
 
@@ -378,7 +385,7 @@ impl Paging {
 
     /// Cuts a collection's members to the page; `Members@odata.count` stays the
     /// total, and `Members@odata.nextLink` points to the rest.
-    fn apply(&self, path: &str, reply: Reply) -> Result<Reply, RedfishError> {
+    fn apply(&self, path: &str, query: Option<&str>, reply: Reply) -> Result<Reply, RedfishError> {
         if !self.given() {
             return Ok(reply);
         }
@@ -399,8 +406,16 @@ impl Paging {
         let page: Vec<serde_json::Value> = members.drain(..).skip(skip).take(top).collect();
         let next = skip + page.len();
         *members = page;
-        if next < total {
-            body["Members@odata.nextLink"] = serde_json::json!(format!("{path}?$skip={next}&$top={top}"));
+        if next < total && top > 0 {
+            // The rest of the page's query (a $filter, say) carries over.
+            let mut link = format!("{path}?$skip={next}&$top={top}");
+            for pair in query.unwrap_or("").split('&') {
+                if !pair.is_empty() && !pair.starts_with("$skip") && !pair.starts_with("$top") {
+                    link.push('&');
+                    link.push_str(pair);
+                }
+            }
+            body["Members@odata.nextLink"] = serde_json::json!(link);
         }
         Ok(Reply::Json {
             status,

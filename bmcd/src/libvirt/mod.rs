@@ -81,6 +81,18 @@ impl LibvirtHypervisor {
                 .spawn(move || restart_after_stop(&conn, &pending, &nvram, &mut rx))
                 .map_err(|e| HypervisorError::Unavailable(format!("cannot start libvirt thread: {e}")))?;
         }
+        {
+            // Notice a lost connection within seconds, not at the next request,
+            // so that lifecycle events resume by themselves.
+            let link = Arc::clone(&conn);
+            std::thread::Builder::new()
+                .name("libvirt-watch".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    link.get();
+                })
+                .map_err(|e| HypervisorError::Unavailable(format!("cannot start libvirt thread: {e}")))?;
+        }
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_DEPTH);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers.max(1) {

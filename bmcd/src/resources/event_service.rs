@@ -159,14 +159,12 @@ async fn post_event_service_submit_test_event(req: Request) -> Result<Reply, Red
         Some("Base") => "Base",
         _ => "Test",
     };
-    let mut ev = req.app.events.event(
-        "Base",
-        base::VERSION,
-        &base::SUCCESS,
-        &[],
-        origin.unwrap_or_else(|| "/redfish/v1/EventService".to_owned()),
-        "EventService",
-    );
+    let origin = origin.unwrap_or_else(|| "/redfish/v1/EventService".to_owned());
+    let resource_type = resource_type_of(&origin);
+    let mut ev = req
+        .app
+        .events
+        .event("Base", base::VERSION, &base::SUCCESS, &[], origin, resource_type);
     ev.registry_prefix = prefix;
     ev.message_id = message_id;
     ev.message = message.unwrap_or_else(|| "Test event.".to_owned());
@@ -174,6 +172,17 @@ async fn post_event_service_submit_test_event(req: Request) -> Result<Reply, Red
     ev.severity = severity.unwrap_or("OK");
     req.app.events.publish(ev).await?;
     Ok(Reply::NoContent)
+}
+
+/// The schema family of the resource a URI names, as far as events go.
+fn resource_type_of(uri: &str) -> &'static str {
+    let segments: Vec<&str> = uri.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "redfish", "v1", "Systems", _] => "ComputerSystem",
+        ["", "redfish", "v1", "TaskService", "Tasks", _] => "Task",
+        [.., "VirtualMedia", _] => "VirtualMedia",
+        _ => "EventService",
+    }
 }
 
 async fn get_event_stream(req: Request) -> Result<Reply, RedfishError> {

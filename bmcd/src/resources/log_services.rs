@@ -117,7 +117,7 @@ async fn get_log_service_collection(req: Request) -> Result<Reply, RedfishError>
 
 async fn get_log_service(req: Request) -> Result<Reply, RedfishError> {
     let log = log_of(&req).await?;
-    Ok(Reply::ok(json!({
+    let mut body = json!({
         "@odata.id": log.uri,
         "@odata.type": schemas::LOG_SERVICE.odata_type(),
         "Id": log.id,
@@ -131,10 +131,13 @@ async fn get_log_service(req: Request) -> Result<Reply, RedfishError> {
         "DateTimeLocalOffset": "+00:00",
         "Status": status_ok(),
         "Entries": link(&format!("{}/Entries", log.uri)),
-        "Actions": {
+    });
+    if !log.audit {
+        body["Actions"] = json!({
             "#LogService.ClearLog": { "target": format!("{}/Actions/LogService.ClearLog", log.uri) },
-        },
-    })))
+        });
+    }
+    Ok(Reply::ok(body))
 }
 
 fn entry_json(log: &Log, e: &LogRecord) -> Value {

@@ -64,7 +64,7 @@ async fn get_task_service(_req: Request) -> Result<Reply, RedfishError> {
         "Name": "Task Service",
         "ServiceEnabled": true,
         "CompletedTaskOverWritePolicy": "Oldest",
-        "LifeCycleEventOnTaskStateChange": false,
+        "LifeCycleEventOnTaskStateChange": true,
         "DateTime": rfc3339(now_unix()),
         "Status": status_ok(),
         "Tasks": link(TASKS),
