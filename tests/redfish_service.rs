@@ -544,7 +544,7 @@ async fn errors_are_redfish_errors_with_the_right_status() {
         .raw(Method::POST, &reset, Some(big), Some("application/json"))
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = admin.get("/redfish/v1/Systems?$expand=.").await;
+    let r = admin.get("/redfish/v1/Systems?$select=Name").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(
         admin.get("/redfish/v1/Systems?ignored=1").await.status,
@@ -559,6 +559,62 @@ async fn errors_are_redfish_errors_with_the_right_status() {
     let r = admin.get("/redfish/v1/Systems/not-a-system").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.message_id().ends_with("ResourceNotFound"));
+    bmc.stop().await;
+}
+
+#[tokio::test]
+async fn expand_inlines_one_level_of_references() {
+    let (bmc, _dir, doms) = bmc("expand", 3).await;
+    let admin = bmc.admin();
+    let r = admin.get("/redfish/v1/Systems?$expand=.").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let members = r.json["Members"].as_array().cloned().unwrap_or_default();
+    assert_eq!(members.len(), 3);
+    assert!(members
+        .iter()
+        .all(|m| m["PowerState"].is_string() && m["Links"]["Chassis"][0].is_object()));
+    // `.` leaves Links alone; `~` expands only Links; `*` both.
+    let sys = format!("/redfish/v1/Systems/{}", doms[0].uuid);
+    let dot = admin.get(&format!("{sys}?$expand=.")).await.json;
+    assert!(dot["Processors"]["Members"].is_array());
+    assert_eq!(dot["Links"]["Chassis"][0].as_object().map(|o| o.len()), Some(1));
+    let tilde = admin.get(&format!("{sys}?$expand=~")).await.json;
+    assert!(tilde["Links"]["Chassis"][0]["ChassisType"].is_string());
+    assert_eq!(tilde["Processors"].as_object().map(|o| o.len()), Some(1));
+    let star = admin.get(&format!("{sys}?$expand=*($levels=1)")).await.json;
+    assert!(star["Links"]["Chassis"][0]["ChassisType"].is_string() && star["Memory"]["Members"].is_array());
+    // With paging, the page is expanded.
+    let page = admin.get("/redfish/v1/Systems?$expand=.&$top=1").await.json;
+    assert_eq!(page["Members"].as_array().map(Vec::len), Some(1));
+    assert!(page["Members"][0]["UUID"].is_string());
+    // Only one level, and only known forms.
+    assert_eq!(
+        admin.get("/redfish/v1/Systems?$expand=*($levels=2)").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        admin.get("/redfish/v1/Systems?$expand=all").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // Anonymous callers of the open service root get references only.
+    let anon = bmc.client().get("/redfish/v1?$expand=*").await.json;
+    assert_eq!(anon["Systems"].as_object().map(|o| o.len()), Some(1), "{anon}");
+    let authed = admin.get("/redfish/v1?$expand=*").await.json;
+    assert!(authed["Systems"]["Members"].is_array());
+    assert!(authed["Links"]["Sessions"]["Members"].is_array());
+    // What the caller may not read stays a reference.
+    admin
+        .post(
+            "/redfish/v1/AccountService/Accounts",
+            json!({"UserName": "ro", "Password": "ro-pass-123", "RoleId": "ReadOnly"}),
+        )
+        .await;
+    let ro = bmc.client().basic("ro", "ro-pass-123");
+    let accounts = ro.get("/redfish/v1/AccountService/Accounts?$expand=.").await.json;
+    assert_eq!(
+        accounts["Members@odata.count"], 1,
+        "a ReadOnly user lists only itself"
+    );
     bmc.stop().await;
 }
 

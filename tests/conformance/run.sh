@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the DMTF conformance tools against a fresh bmcd on loopback (libvirt test driver):
 #   gated:    Redfish Service Validator (0 failures) and the Use-Case Checkers
-#             AccountManagement, PowerControl and BootOverride;
+#             AccountManagement, PowerControl, BootOverride and QueryParameters;
 #   reported: the Protocol Validator (its open items are listed in docs/conformance.md).
 # Needs ../shared/redfish-conformance beside the repository (or REDFIN_CONFORMANCE).
 # Results: target/conformance/.
@@ -37,7 +37,7 @@ grep -q '^bmcd ready on' "$OUT/bmcd.log" || { echo "conformance: bmcd not ready 
 URL=https://127.0.0.1:$PORT
 
 status=0
-OUT_DIR=$OUT/gated TOOLS="service usecase" UCC_TESTS="AccountManagement PowerControl BootOverride" TOOL_TIMEOUT=900 \
+OUT_DIR=$OUT/gated TOOLS="service usecase" UCC_TESTS="AccountManagement PowerControl BootOverride QueryParameters" TOOL_TIMEOUT=900 \
   "$HARNESS/bin/validate.sh" "$URL" admin "$PASSWORD" || status=$?
 OUT_DIR=$OUT/protocol TOOLS="protocol" TOOL_TIMEOUT=600 \
   "$HARNESS/bin/validate.sh" "$URL" admin "$PASSWORD" || echo "conformance: protocol validator open items: $OUT/protocol/protocol/failures.txt (reported, not gated)"

@@ -234,7 +234,17 @@ async fn dispatch(
     // Everything but the open routes needs a caller, even to learn that a URI
     // does not exist.
     let principal = if open {
-        None
+        // An open resource needs no caller, but an expanded one shows what its
+        // references name, as far as the caller may see: credentials count if
+        // they are good, and are ignored (anonymous) if not.
+        let wants_expand = query.as_deref().is_some_and(|q| q.contains("$expand"));
+        let has_credentials =
+            req.headers().contains_key("x-auth-token") || req.headers().contains_key(header::AUTHORIZATION);
+        if wants_expand && has_credentials {
+            authenticate(app, req.headers()).await.ok()
+        } else {
+            None
+        }
     } else {
         Some(authenticate(app, req.headers()).await.map_err(|e| (e, None))?)
     };
@@ -268,7 +278,16 @@ async fn dispatch(
     } else {
         Paging::default()
     };
-    check_query(query.as_deref(), route.query, paging.given()).map_err(fail)?;
+    let expansion = if method == Method::GET || method == Method::HEAD {
+        Expand::parse(query.as_deref()).map_err(fail)?
+    } else {
+        None
+    };
+    let mut accepted: Vec<&str> = route.query.to_vec();
+    if expansion.is_some() {
+        accepted.push("$expand");
+    }
+    check_query(query.as_deref(), &accepted, paging.given()).map_err(fail)?;
     check_odata_version(req.headers()).map_err(fail)?;
 
     let headers = req.headers().clone();
@@ -298,6 +317,7 @@ async fn dispatch(
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let principal_for_expand = principal.clone();
     let request = Request {
         app: Arc::clone(app),
         method,
@@ -310,9 +330,12 @@ async fn dispatch(
         client,
     };
     let reply = (route.handler)(request).await.map_err(fail)?;
-    let reply = paging
+    let mut reply = paging
         .apply(&path, query_for_links.as_deref(), reply)
         .map_err(fail)?;
+    if let (Some(how), Reply::Json { body, .. }) = (expansion, &mut reply) {
+        expand(app, client, principal_for_expand, body, how).await;
+    }
     Ok((reply, path, user, if_none_match))
 }
 
@@ -491,19 +514,27 @@ async fn read_body(app: &App, method: &Method, req: hyper::Request<Incoming>) ->
     Ok(body)
 }
 
-async fn current_etag(
+/// The JSON representation of another resource, read as `principal` would
+/// read it; `None` when there is no such resource or the caller may not read it.
+async fn read_resource(
     app: &Arc<App>,
     client: SocketAddr,
     path: &str,
     principal: Option<Principal>,
-) -> Result<Option<String>, RedfishError> {
-    let Match::Found(route, params) = app.router.find(&Method::GET, path) else {
+) -> Result<Option<serde_json::Value>, RedfishError> {
+    let Match::Found(route, params) = app.router.find(&Method::GET, normalize(path)) else {
         return Ok(None);
     };
+    match &principal {
+        Some(p) if !route.required.allows(p.privileges()) => return Ok(None),
+        // Anonymous callers see only what is open to everybody.
+        None if route.required != Required::Open => return Ok(None),
+        _ => {}
+    }
     let request = Request {
         app: Arc::clone(app),
         method: Method::GET,
-        path: path.to_owned(),
+        path: normalize(path).to_owned(),
         params,
         query: None,
         headers: HeaderMap::new(),
@@ -512,8 +543,126 @@ async fn current_etag(
         client,
     };
     match (route.handler)(request).await? {
-        Reply::Json { body, .. } => Ok(Some(etag_of(&serde_json::to_vec(&body).unwrap_or_default()))),
+        Reply::Json { body, .. } => Ok(Some(body)),
         _ => Ok(None),
+    }
+}
+
+async fn current_etag(
+    app: &Arc<App>,
+    client: SocketAddr,
+    path: &str,
+    principal: Option<Principal>,
+) -> Result<Option<String>, RedfishError> {
+    Ok(read_resource(app, client, path, principal)
+        .await?
+        .map(|body| etag_of(&serde_json::to_vec(&body).unwrap_or_default())))
+}
+
+/// `$expand`: `*` (everything), `.` (not `Links`) or `~` (only `Links`), one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expand {
+    All,
+    NoLinks,
+    Links,
+}
+
+impl Expand {
+    fn parse(query: Option<&str>) -> Result<Option<Expand>, RedfishError> {
+        for pair in query.unwrap_or("").split('&') {
+            let Some(raw) = pair.strip_prefix("$expand=") else {
+                continue;
+            };
+            let value = crate::router::percent_decode(raw).unwrap_or_default();
+            let (kind, levels) = match value.split_once('(') {
+                Some((k, rest)) => (k, Some(rest.trim_end_matches(')'))),
+                None => (value.as_str(), None),
+            };
+            if let Some(levels) = levels {
+                match levels.strip_prefix("$levels=").map(str::parse::<u32>) {
+                    Some(Ok(1)) => {}
+                    Some(Ok(_)) => {
+                        return Err(RedfishError::bad_request(crate::error::Message::new(
+                            &crate::registries::base::QUERY_PARAMETER_OUT_OF_RANGE,
+                            &[levels, "$expand", "$levels=1"],
+                        )))
+                    }
+                    _ => return Err(RedfishError::query_parameter_value_format(&value, "$expand")),
+                }
+            }
+            return match kind {
+                "*" => Ok(Some(Expand::All)),
+                "." => Ok(Some(Expand::NoLinks)),
+                "~" => Ok(Some(Expand::Links)),
+                _ => Err(RedfishError::query_parameter_value_format(&value, "$expand")),
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// A bare reference: `{"@odata.id": uri}` and nothing else.
+fn reference(v: &serde_json::Value) -> Option<String> {
+    let o = v.as_object()?;
+    (o.len() == 1).then(|| o.get("@odata.id")?.as_str().map(str::to_owned))?
+}
+
+/// Replaces references in `body` with the resources they name (one level).
+async fn expand(
+    app: &Arc<App>,
+    client: SocketAddr,
+    principal: Option<Principal>,
+    body: &mut serde_json::Value,
+    how: Expand,
+) {
+    // Where the references are: (top-level key, index in an array or None).
+    let mut targets: Vec<(Vec<String>, Option<usize>, String)> = Vec::new();
+    let Some(obj) = body.as_object() else { return };
+    let mut collect = |path: Vec<String>, v: &serde_json::Value| {
+        if let Some(uri) = reference(v) {
+            targets.push((path, None, uri));
+        } else if let Some(items) = v.as_array() {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(uri) = reference(item) {
+                    targets.push((path.clone(), Some(i), uri));
+                }
+            }
+        }
+    };
+    for (k, v) in obj {
+        if k == "Links" {
+            if how != Expand::NoLinks {
+                if let Some(links) = v.as_object() {
+                    for (lk, lv) in links {
+                        collect(vec![k.clone(), lk.clone()], lv);
+                    }
+                }
+            }
+        } else if how != Expand::Links && !k.starts_with('@') && k != "Actions" {
+            collect(vec![k.clone()], v);
+        }
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for (n, (_, _, uri)) in targets.iter().enumerate() {
+        let (app, principal, uri) = (Arc::clone(app), principal.clone(), uri.clone());
+        reads.spawn(async move { (n, read_resource(&app, client, &uri, principal).await) });
+    }
+    let mut found: Vec<Option<serde_json::Value>> = vec![None; targets.len()];
+    while let Some(done) = reads.join_next().await {
+        if let Ok((n, Ok(Some(v)))) = done {
+            found[n] = Some(v);
+        }
+    }
+    for ((path, index, _), value) in targets.into_iter().zip(found) {
+        let Some(value) = value else { continue };
+        let mut slot = &mut *body;
+        for key in &path {
+            slot = &mut slot[key.as_str()];
+        }
+        match index {
+            Some(i) => slot[i] = value,
+            None => *slot = value,
+        }
     }
 }
 

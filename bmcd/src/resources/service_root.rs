@@ -38,6 +38,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
         "Vendor": "Redfin",
         "ServiceIdentification": s.host_name,
         "ProtocolFeaturesSupported": {
+            "ExpandQuery": { "ExpandAll": true, "NoLinks": true, "Links": true, "Levels": true, "MaxLevels": 1 },
             "FilterQuery": false,
             "SelectQuery": false,
             "OnlyMemberQuery": false,
