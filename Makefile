@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8443
 LIBVIRT_URI ?= test:///default
 RUN_STATE ?= target/run-state
 
-.PHONY: all deps build release run run-reset test fmt-check lint unit conformance e2e clean
+.PHONY: all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test
 
 all: build
 
@@ -41,6 +41,29 @@ unit: deps
 
 conformance: build
 	./tests/conformance/run.sh
+
+# make bench        bmcd against sushy-tools on 127.0.0.1 (about 12 minutes); rewrites the
+#                   generated part of docs/performance.md and bench/results/
+# make bench-smoke  the same phases, a few seconds each (under 2 minutes); checks only that every
+#                   phase ran and gave numbers. Uses the debug binary unless BENCH_BMCD is set.
+BENCH_BMCD ?= target/debug/bmcd
+
+.PHONY: bench bench-smoke
+
+bench: release
+	python3 bench/run.py --mode full --publish
+
+bench-smoke:
+	$(CARGO) build --locked
+	python3 bench/run.py --mode smoke --bmcd $(BENCH_BMCD)
+
+# The firmware image (kernel + initramfs, and a GPT disk with banks A/B and a
+# data partition) and its boot tests under QEMU TCG: see image/README.md.
+image: release
+	image/build.sh target/image
+
+qemu-test: image
+	qemu-tests/run.sh target/image
 
 test: deps fmt-check lint unit conformance
 

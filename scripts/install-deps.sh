@@ -14,7 +14,7 @@ PKGS=(
   pkg-config libvirt-dev                         # build: virt-sys (SQLite is compiled in)
   libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu  # libvirt test driver + real libvirtd
   qemu-system-x86 ovmf busybox-static            # tiny TCG guests, UEFI firmware
-  wrk curl openssl cpio xorriso                  # benchmarks, tests
+  wrk curl openssl cpio xorriso fdisk            # benchmarks, tests, image (sfdisk)
   grub-common grub-pc-bin grub-efi-amd64-bin mtools dosfstools  # bootable test ISO and disk
 )
 

@@ -1,0 +1,290 @@
+#!/bin/bash
+# Boot the Redfin image under QEMU (TCG) and test it from outside, as a user would.
+#
+# usage: qemu-tests/run.sh [IMAGE_DIR] [kernel|disk|banks|all]  (default: all)
+#   IMAGE_DIR  output of image/build.sh (default target/image)
+#
+# kernel  direct kernel boot of vmlinuz + initramfs.cpio.gz (static address redfin.ip=, no
+#         disk, so bmcd's state is in RAM): readiness marker, GET /redfish/v1 = 200, the admin
+#         password printed on the console works on /redfish/v1/Systems, a wrong one does not.
+# disk    UEFI boot (OVMF) of a copy of redfin.img as a virtio disk, with a VGA device like a
+#         libvirt domain (DHCP, data partition): the same checks;
+#         then a hard reset (QEMU monitor system_reset): the state survived (no new password,
+#         the first one still works, same TLS certificate); then an ACPI power-button press:
+#         bmcd and the data partition are stopped cleanly and the VM powers off.
+# banks   UEFI boot of a copy of redfin.img whose grubenv names bank B, with bank B's file
+#         system wiped: GRUB reports it and boots bank A, which answers.
+# Prints the time from QEMU start (or reset) to the first Redfish 200 of every boot.
+#
+# Logs (serial console, QEMU, last responses) stay in target/qemu-tests/<test>/, with the
+# disk copy if the test failed. QEMU is always killed. Exit status 0 only if every check passed.
+#
+# Environment: BOOT_TIMEOUT=120 (s per boot), MEM_KERNEL=256, MEM_DISK=512 (MiB; UEFI needs
+# >= 320), QEMU=qemu-system-x86_64, NIC=virtio-net-pci (or e1000), QEMU_EXTRA (more QEMU
+# arguments, split on spaces, e.g. "-machine q35"), OVMF_CODE / OVMF_VARS (firmware files),
+# QEMU_TESTS_DIR=target/qemu-tests.
+set -euo pipefail
+
+TOP=$(dirname "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")")
+IMAGE_DIR=${1:-$TOP/target/image}
+WHICH=${2:-all}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-120}
+MEM_KERNEL=${MEM_KERNEL:-256}
+MEM_DISK=${MEM_DISK:-512}
+QEMU=${QEMU:-qemu-system-x86_64}
+NIC=${NIC:-virtio-net-pci}
+OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+LOG_ROOT=${QEMU_TESTS_DIR:-$TOP/target/qemu-tests}
+
+say() { echo "qemu-tests: $*"; }
+
+case "$WHICH" in kernel|disk|banks|all) ;; *) echo "usage: $0 [IMAGE_DIR] [kernel|disk|banks|all]" >&2; exit 2 ;; esac
+for t in "$QEMU" curl openssl ss grub-editenv mcopy; do
+  command -v "$t" >/dev/null || { say "missing $t"; exit 1; }
+done
+for f in vmlinuz initramfs.cpio.gz cmdline.txt redfin.img; do
+  [ -s "$IMAGE_DIR/$f" ] || { say "$IMAGE_DIR/$f missing: run image/build.sh $IMAGE_DIR"; exit 1; }
+done
+if [ "$WHICH" != kernel ]; then
+  for f in "$OVMF_CODE" "$OVMF_VARS"; do [ -s "$f" ] || { say "missing $f (apt-get install ovmf)"; exit 1; }; done
+fi
+CMDLINE=$(cat "$IMAGE_DIR/cmdline.txt")
+BOARD=$(sed -n "s/^BOARD='\(.*\)'$/\1/p" "$IMAGE_DIR/release")
+PARTITIONS=$TOP/board/${BOARD:-qemu-x86_64}/partitions.txt
+
+# ------------------------------------------------------------------ helpers
+QPID=
+cleanup() {
+  if [ -n "$QPID" ]; then kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; QPID=; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TEST='' LOG_DIR='' SERIAL='' T0=$(date +%s.%N)
+fail() {
+  say "FAIL [$TEST] after $(elapsed "$T0") s: $*"
+  if [ -n "$SERIAL" ] && [ -f "$SERIAL" ]; then
+    echo "----- last lines of $SERIAL"
+    tail -n 40 "$SERIAL" | tr -d '\r'
+  fi
+  if [ -s "$LOG_DIR/qemu.log" ]; then
+    echo "----- $LOG_DIR/qemu.log"
+    tail -n 20 "$LOG_DIR/qemu.log"
+  fi
+  echo "-----"
+  say "logs kept in $LOG_DIR"
+  exit 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# free_port: a random TCP port on 127.0.0.1 that nothing listens on
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12000))  # below the usual ephemeral range (32768-60999)
+    [ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
+  done
+}
+
+# start_qemu MEM ARGS...: start QEMU in the background (serial -> $SERIAL, monitor on TCP)
+start_qemu() {
+  local mem=$1; shift
+  HTTPS_PORT=$(free_port)
+  MON_PORT=$(free_port)
+  [ "$MON_PORT" != "$HTTPS_PORT" ] || MON_PORT=$(free_port)
+  URL=https://127.0.0.1:$HTTPS_PORT
+  : >"$SERIAL"
+  # shellcheck disable=SC2086  # QEMU_EXTRA is split on purpose
+  "$QEMU" -accel tcg -smp 1 -m "$mem" -display none -nodefaults \
+    -serial "file:$SERIAL" -monitor "tcp:127.0.0.1:$MON_PORT,server=on,wait=off" \
+    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:443" \
+    -device "$NIC,netdev=n0,romfile=" \
+    "$@" ${QEMU_EXTRA:-} >"$LOG_DIR/qemu.log" 2>&1 &
+  QPID=$!
+  T0=$(now)
+}
+
+# monitor CMD: one QEMU human monitor command (returns once the monitor has echoed it)
+monitor() {
+  local line
+  exec 5<>"/dev/tcp/127.0.0.1/$MON_PORT" || fail "cannot reach the QEMU monitor"
+  printf '%s\n' "$1" >&5
+  while IFS= read -r -t 5 line <&5; do
+    case "$line" in *"$1"*) break ;; esac
+  done
+  exec 5>&-
+}
+
+# wait_boot N: wait (bounded) for the N-th readiness marker on the console, then for the
+# first HTTP 200 on /redfish/v1; sets BOOT_S (seconds since T0) and GUEST_UPTIME
+wait_boot() {
+  local n=$1 code
+  while [ "$(grep -ac 'REDFIN-READY ' "$SERIAL" || true)" -lt "$n" ]; do
+    kill -0 "$QPID" 2>/dev/null || fail "QEMU exited before the readiness marker (see $LOG_DIR/qemu.log)"
+    grep -aq 'Kernel panic' "$SERIAL" && fail "kernel panic"
+    awk -v a="$T0" -v b="$(now)" -v t="$BOOT_TIMEOUT" 'BEGIN { exit !(b - a > t) }' \
+      && fail "no readiness marker (REDFIN-READY) within $BOOT_TIMEOUT s"
+    sleep 0.1
+  done
+  for _ in $(seq 1 50); do
+    code=$(curl -sk --connect-timeout 2 --max-time 5 -o "$LOG_DIR/root.json" -w '%{http_code}' "$URL/redfish/v1" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.1
+  done
+  [ "$code" = 200 ] || fail "GET /redfish/v1 after the readiness marker: HTTP $code"
+  BOOT_S=$(elapsed "$T0")
+  GUEST_UPTIME=$(grep -a 'REDFIN-READY ' "$SERIAL" | sed -n "${n}s/.*uptime=\([0-9.]*\)s.*/\1/p" | tr -d '\r')
+}
+
+# http_code USER:PASS PATH: the status of an authenticated GET
+http_code() {
+  curl -sk --max-time 10 -u "$1" -o "$LOG_DIR/last.json" -w '%{http_code}' "$URL$2" || true
+}
+
+# admin_password: the password line(s) bmcd printed on the console
+password_lines() { grep -a "bmcd: created account 'admin' with password" "$SERIAL" | tr -d '\r' || true; }
+
+check_service() {
+  local pw=$1 code
+  grep -q '"@odata.id":"/redfish/v1"' "$LOG_DIR/root.json" || fail "/redfish/v1 is not a Redfish service root"
+  code=$(http_code "admin:$pw" /redfish/v1/Systems)
+  [ "$code" = 200 ] || fail "GET /redfish/v1/Systems as admin with the printed password: HTTP $code"
+  grep -q '"Members"' "$LOG_DIR/last.json" || fail "/redfish/v1/Systems has no Members"
+  code=$(http_code "admin:not-the-password" /redfish/v1/Systems)
+  [ "$code" = 401 ] || fail "GET /redfish/v1/Systems with a wrong password: HTTP $code (want 401)"
+}
+
+# check_console [ALLOWED_REGEX]: no error-looking lines from the image's scripts on the console
+check_console() {
+  local bad
+  bad=$(grep -aE 'redfin: .*(WARNING|failed|cannot)|invalid option|Usage:|: not found|No such file|Segmentation fault|Kernel panic|bmcd exited' "$SERIAL" \
+        | grep -avE "${1:-^\$}" || true)
+  [ -z "$bad" ] || fail "unexpected console output: $bad"
+}
+
+cert_fingerprint() {
+  openssl s_client -connect "127.0.0.1:$HTTPS_PORT" </dev/null 2>/dev/null \
+    | openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2
+}
+
+begin_test() {
+  TEST=$1
+  LOG_DIR=$LOG_ROOT/$TEST
+  rm -rf "$LOG_DIR" && mkdir -p "$LOG_DIR"
+  SERIAL=$LOG_DIR/serial.log
+  say "[$TEST] $2"
+}
+
+RESULTS=()
+
+# ------------------------------------------------------------------ kernel + initramfs
+test_kernel() {
+  local pw
+  begin_test kernel "direct kernel boot, ${MEM_KERNEL} MiB, 1 vCPU, TCG"
+  start_qemu "$MEM_KERNEL" -no-reboot \
+    -kernel "$IMAGE_DIR/vmlinuz" -initrd "$IMAGE_DIR/initramfs.cpio.gz" \
+    -append "$CMDLINE redfin.ip=10.0.2.15/24,10.0.2.2 redfin.hostname=redfin-qemu-test"
+  wait_boot 1
+  say "[$TEST] first Redfish 200 after $BOOT_S s (REDFIN-READY at guest uptime ${GUEST_UPTIME:-?} s)"
+  [ "$(password_lines | wc -l)" = 1 ] || fail "want exactly one admin password line on the console"
+  pw=$(password_lines | sed -n "s/.*with password '\([^']*\)'.*/\1/p")
+  check_service "$pw"
+  grep -aq 'network eth0: 10.0.2.15/24 via 10.0.2.2 (static)' "$SERIAL" || fail "static address from redfin.ip= not reported"
+  grep -aq 'WARNING: no data partition' "$SERIAL" || fail "no warning about the missing data partition"
+  check_console 'WARNING: no data partition'
+  cleanup
+  RESULTS+=("kernel+initramfs (direct kernel boot): first Redfish 200 after $BOOT_S s")
+  say "[$TEST] PASS"
+}
+
+# ------------------------------------------------------------------ UEFI disk
+test_disk() {
+  local pw fp1 fp2
+  begin_test disk "UEFI (OVMF) boot of redfin.img, ${MEM_DISK} MiB, 1 vCPU, TCG"
+  cp --sparse=always "$IMAGE_DIR/redfin.img" "$LOG_DIR/redfin.img"
+  cp "$OVMF_VARS" "$LOG_DIR/OVMF_VARS.fd"
+  start_qemu "$MEM_DISK" \
+    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,unit=1,file=$LOG_DIR/OVMF_VARS.fd" \
+    -drive "file=$LOG_DIR/redfin.img,format=raw,if=virtio" -device VGA
+  wait_boot 1
+  local first=$BOOT_S
+  say "[$TEST] boot 1: first Redfish 200 after $BOOT_S s (REDFIN-READY at guest uptime ${GUEST_UPTIME:-?} s)"
+  grep -aq 'data partition /dev/vda4 (redfin-data) mounted on /data' "$SERIAL" || fail "data partition not mounted"
+  grep -aq 'network eth0: 10.0.2.15/24 via 10.0.2.2 (DHCP)' "$SERIAL" || fail "no DHCP lease reported"
+  [ "$(password_lines | wc -l)" = 1 ] || fail "want exactly one admin password line on the console"
+  pw=$(password_lines | sed -n "s/.*with password '\([^']*\)'.*/\1/p")
+  check_service "$pw"
+  fp1=$(cert_fingerprint)
+  [ -n "$fp1" ] || fail "no TLS certificate"
+
+  say "[$TEST] hard reset (monitor system_reset)"
+  monitor system_reset
+  T0=$(now)
+  wait_boot 2
+  local second=$BOOT_S
+  say "[$TEST] boot 2: first Redfish 200 after $BOOT_S s (REDFIN-READY at guest uptime ${GUEST_UPTIME:-?} s)"
+  [ "$(password_lines | wc -l)" = 1 ] || fail "bmcd created the admin account again: the state did not survive the reset"
+  check_service "$pw"
+  check_console
+  fp2=$(cert_fingerprint)
+  [ "$fp2" = "$fp1" ] || fail "the TLS certificate changed across the reset ($fp1 -> $fp2)"
+
+  say "[$TEST] ACPI power button (monitor system_powerdown)"
+  monitor system_powerdown
+  for _ in $(seq 1 300); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$QPID" 2>/dev/null && fail "the VM did not power off within 30 s of the power button"
+  wait "$QPID" 2>/dev/null || true
+  QPID=
+  grep -aq 'redfin: bmcd stopped' "$SERIAL" || fail "bmcd was not stopped cleanly at power-off"
+  grep -aq 'redfin: stopped' "$SERIAL" || fail "the shutdown script did not finish"
+  rm -f "$LOG_DIR/redfin.img" "$LOG_DIR/OVMF_VARS.fd"
+  RESULTS+=("UEFI disk (OVMF + GRUB): first Redfish 200 after $first s; after a reset $second s")
+  say "[$TEST] PASS"
+}
+
+# ------------------------------------------------------------------ A/B banks
+# part_offset NAME: start (MiB) of partition NAME of redfin.img, from the board's layout
+part_offset() {
+  awk -v want="$1" '!/^[[:space:]]*(#|$)/ { if ($1 == want) { print start; found = 1; exit } start += $2 }
+                    BEGIN { start = 1 } END { exit !found }' "$PARTITIONS"
+}
+
+test_banks() {
+  local esp bank_b
+  begin_test banks "UEFI boot with grubenv naming bank B and bank B broken: GRUB must boot bank A"
+  esp=$(part_offset esp) || fail "no partition esp in $PARTITIONS"
+  bank_b=$(part_offset root-b) || fail "no partition root-b in $PARTITIONS"
+  cp --sparse=always "$IMAGE_DIR/redfin.img" "$LOG_DIR/redfin.img"
+  cp "$OVMF_VARS" "$LOG_DIR/OVMF_VARS.fd"
+  grub-editenv "$LOG_DIR/grubenv" create
+  grub-editenv "$LOG_DIR/grubenv" set redfin_bank=b
+  MTOOLS_SKIP_CHECK=1 mcopy -o -i "$LOG_DIR/redfin.img@@${esp}M" "$LOG_DIR/grubenv" ::/EFI/redfin/grubenv \
+    || fail "cannot write grubenv into the ESP"
+  dd if=/dev/zero of="$LOG_DIR/redfin.img" bs=1M seek="$bank_b" count=2 conv=notrunc status=none
+  start_qemu "$MEM_DISK" \
+    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,unit=1,file=$LOG_DIR/OVMF_VARS.fd" \
+    -drive "file=$LOG_DIR/redfin.img,format=raw,if=virtio" -device VGA
+  wait_boot 1
+  grep -aq 'Redfin: bank b is not bootable' "$SERIAL" || fail "GRUB did not report bank b as not bootable"
+  grep -aqE 'redfin: Redfin .*, bank a\) init' "$SERIAL" || fail "the image did not come from bank a"
+  say "[$TEST] bank A booted instead of the broken bank B: first Redfish 200 after $BOOT_S s"
+  cleanup
+  rm -f "$LOG_DIR/redfin.img" "$LOG_DIR/OVMF_VARS.fd"
+  RESULTS+=("UEFI disk, broken bank B named by grubenv -> bank A: first Redfish 200 after $BOOT_S s")
+  say "[$TEST] PASS"
+}
+
+case "$WHICH" in
+  kernel) test_kernel ;;
+  disk) test_disk ;;
+  banks) test_banks ;;
+  all) test_kernel; test_disk; test_banks ;;
+esac
+
+say "all passed ($IMAGE_DIR, $(grep '^REDFIN_VERSION=' "$IMAGE_DIR/release" | cut -d= -f2 | tr -d "'")):"
+for r in "${RESULTS[@]}"; do echo "  $r"; done | tee "$LOG_ROOT/summary.txt"
