@@ -41,6 +41,8 @@ def panel(ox, title, ylabel, xs, series, ylog=True):
         if hi_e == lo_e:
             hi_e += 1
         ticks = [10 ** e for e in range(lo_e, hi_e + 1)]
+        if hi_e - lo_e <= 2:  # few decades: label 2 and 5 as well
+            ticks = sorted(t * m for t in ticks[:-1] for m in (1, 2, 5)) + ticks[-1:]
 
         def fy(y):
             return MT + ph - (math.log10(y) - lo_e) / (hi_e - lo_e) * ph

@@ -853,6 +853,7 @@ class Bench:
             self.phase('scale', self.ph_scale)
         self.R.setdefault('machine', {})['loadavg_end'] = open('/proc/loadavg').read().split()[:3]
         self.R['seconds'] = round(time.monotonic() - t0, 1)
+        self.R['waited_for_quiet_s'] = round(self.p['wait_budget'] - self.wait_left, 1)
         self.R['sushy'] = self.sushy
         self.R['command'] = 'python3 bench/run.py ' + ' '.join(sys.argv[1:])
         try:
@@ -885,24 +886,24 @@ class Bench:
             log('FAILED: phases ran but produced no numbers for: %s' % ', '.join(problems))
             return 1
         if self.args.publish:
-            self.publish(report)
+            publish(self.out, report)
         return 0
 
-    def publish(self, report):
-        dest = os.path.join(HERE, 'results')
-        os.makedirs(dest, exist_ok=True)
-        shutil.copy(os.path.join(self.out, 'scale.svg'), os.path.join(dest, 'scale.svg'))
-        shutil.copy(os.path.join(self.out, 'results.json'), os.path.join(dest, 'results.json'))
-        doc = os.path.join(ROOT, 'docs', 'performance.md')
-        text = open(doc).read() if os.path.exists(doc) else '# Performance\n\n%s\n%s\n' % (GEN_BEGIN, GEN_END)
-        if GEN_BEGIN not in text or GEN_END not in text:
-            log('docs/performance.md has no generated-part markers; not rewritten')
-            return
-        head, rest = text.split(GEN_BEGIN, 1)
-        _, tail = rest.split(GEN_END, 1)
-        with open(doc, 'w') as f:
-            f.write(head + GEN_BEGIN + '\n\n' + report.strip() + '\n\n' + GEN_END + tail)
-        log('published: docs/performance.md, bench/results/scale.svg, bench/results/results.json')
+def publish(out, report):
+    dest = os.path.join(HERE, 'results')
+    os.makedirs(dest, exist_ok=True)
+    shutil.copy(os.path.join(out, 'scale.svg'), os.path.join(dest, 'scale.svg'))
+    shutil.copy(os.path.join(out, 'results.json'), os.path.join(dest, 'results.json'))
+    doc = os.path.join(ROOT, 'docs', 'performance.md')
+    text = open(doc).read() if os.path.exists(doc) else '# Performance\n\n%s\n%s\n' % (GEN_BEGIN, GEN_END)
+    if GEN_BEGIN not in text or GEN_END not in text:
+        log('docs/performance.md has no generated-part markers; not rewritten')
+        return
+    head, rest = text.split(GEN_BEGIN, 1)
+    _, tail = rest.split(GEN_END, 1)
+    with open(doc, 'w') as f:
+        f.write(head + GEN_BEGIN + '\n\n' + report.strip() + '\n\n' + GEN_END + tail)
+    log('published: docs/performance.md, bench/results/scale.svg, bench/results/results.json')
 
 
 # --------------------------------------------------------------------------------------------
@@ -975,8 +976,9 @@ class Report:
         m = R.get('machine', {})
         p = R['params']
         L.append('### Run\n')
-        L.append('- Date: %s. Mode: `%s` (%s s). Command: `%s`.' % (
-            m.get('date'), R['mode'], f1(R.get('seconds'), 0), R.get('command')))
+        L.append('- Date: %s. Mode: `%s` (%s s, of which %s s waiting for other work on the host '
+                 'to finish). Command: `%s`.' % (m.get('date'), R['mode'], f1(R.get('seconds'), 0),
+                                                 f1(R.get('waited_for_quiet_s'), 0), R.get('command')))
         L.append('- Source: commit %s%s.' % (m.get('git_commit'), ' with uncommitted changes to bmcd/'
                                                  if m.get('git_dirty') else ''))
         L.append('- Machine: %s, %s CPUs (`nproc`), %s MiB memory, %s, kernel %s.' % (
@@ -1240,12 +1242,39 @@ class Report:
                          ('   # server threads on CPU 1' if kind == 'pinned' else ''))
         L.append('```')
         L.append('')
+        scale = []
+        for n, row in sorted(self.R.get('scale', {}).items(), key=lambda x: int(x[0])):
+            for k, r in row.items():
+                for pk in ('systems', 'system'):
+                    scale += [r[pk]['load']['cmd'], r[pk]['c1']['cmd']]
+        if scale:
+            L += ['<details><summary>Scale phase commands (durations and timeouts adapt to the '
+                  'service\'s speed)</summary>', '', '```'] + scale + ['```', '', '</details>', '']
         L.append('Ports are picked free at each start. bmcd was started as `BMCD_ADMIN_PASSWORD=... '
                  'target/release/bmcd --listen 127.0.0.1:PORT --libvirt-uri test:///.../node-N.xml '
                  '--state-dir DIR`; sushy-tools as `target/bench-venv/bin/sushy-emulator -i 127.0.0.1 '
                  '-p PORT --libvirt-uri test:///.../node-N.xml [--ssl-certificate CRT --ssl-key KEY]`.')
         L.append('')
         return L
+
+
+def regenerate(args):
+    with open(args.from_results) as f:
+        R = json.load(f)
+    out = os.path.abspath(args.out or os.path.dirname(os.path.abspath(args.from_results)))
+    os.makedirs(out, exist_ok=True)
+    report = Report(R).markdown()
+    with open(os.path.join(out, 'report.md'), 'w') as f:
+        f.write(report)
+    if 'scale' in R:
+        with open(os.path.join(out, 'scale.svg'), 'w') as f:
+            f.write(plot.scale_svg(R))
+    if os.path.abspath(args.from_results) != os.path.join(out, 'results.json'):
+        shutil.copy(args.from_results, os.path.join(out, 'results.json'))
+    if args.publish:
+        publish(out, report)
+    log('report regenerated in %s' % out)
+    return 0
 
 
 def main():
@@ -1258,7 +1287,12 @@ def main():
                     + '; '.join('%s %s' % (k, ','.join(map(str, v['sizes']))) for k, v in sorted(MODES.items())) + ')')
     ap.add_argument('--publish', action='store_true',
                     help='update bench/results/ and the generated part of docs/performance.md')
+    ap.add_argument('--from-results', metavar='RESULTS_JSON',
+                    help='measure nothing: rewrite report.md and scale.svg (and, with --publish, '
+                    'the published copies) from an earlier run\'s results.json')
     args = ap.parse_args()
+    if args.from_results:
+        return regenerate(args)
     b = Bench(args)
 
     def on_signal(sig, _frame):

@@ -775,13 +775,6 @@ pub const ALL: &[MessageDef] = &[
 mod tests {
     use super::*;
 
-    /// Pairs each listed const with its Rust name.
-    macro_rules! named {
-        ($($name:ident),* $(,)?) => {
-            &[$((stringify!($name), $name)),*]
-        };
-    }
-
     /// Every named const of this module, with its Rust name.
     const NAMED: &[(&str, MessageDef)] = named![
         ACCESS_DENIED,

@@ -1,6 +1,15 @@
 //! Message registries: the messages bmcd puts in `@Message.ExtendedInfo`, and the
 //! registry documents served under `/redfish/v1/Registries`.
 
+/// Test helper for the registry modules: pairs each listed message const with its Rust
+/// name, so `check_registry` can match names against keys.
+#[cfg(test)]
+macro_rules! named {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name)),*]
+    };
+}
+
 pub mod base;
 pub mod resource_event;
 pub mod task_event;
