@@ -892,8 +892,9 @@ class Bench:
 def publish(out, report):
     dest = os.path.join(HERE, 'results')
     os.makedirs(dest, exist_ok=True)
-    shutil.copy(os.path.join(out, 'scale.svg'), os.path.join(dest, 'scale.svg'))
-    shutil.copy(os.path.join(out, 'results.json'), os.path.join(dest, 'results.json'))
+    if os.path.abspath(out) != os.path.abspath(dest):
+        for name in ('scale.svg', 'results.json'):
+            shutil.copy(os.path.join(out, name), os.path.join(dest, name))
     doc = os.path.join(ROOT, 'docs', 'performance.md')
     text = open(doc).read() if os.path.exists(doc) else '# Performance\n\n%s\n%s\n' % (GEN_BEGIN, GEN_END)
     if GEN_BEGIN not in text or GEN_END not in text:
@@ -976,9 +977,11 @@ class Report:
         m = R.get('machine', {})
         p = R['params']
         L.append('### Run\n')
-        L.append('- Date: %s. Mode: `%s` (%s s, of which %s s waiting for other work on the host '
-                 'to finish). Command: `%s`.' % (m.get('date'), R['mode'], f1(R.get('seconds'), 0),
-                                                 f1(R.get('waited_for_quiet_s'), 0), R.get('command')))
+        waited = R.get('waited_for_quiet_s')
+        L.append('- Date: %s. Mode: `%s` (%s s%s). Command: `%s`.' % (
+            m.get('date'), R['mode'], f1(R.get('seconds'), 0),
+            ', of which %s s waiting for other work on the host to finish' % f1(waited, 0) if waited else '',
+            R.get('command')))
         L.append('- Source: commit %s%s.' % (m.get('git_commit'), ' with uncommitted changes to bmcd/'
                                                  if m.get('git_dirty') else ''))
         L.append('- Machine: %s, %s CPUs (`nproc`), %s MiB memory, %s, kernel %s.' % (
