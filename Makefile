@@ -42,7 +42,7 @@ unit: deps
 conformance: build
 	./tests/conformance/run.sh
 
-# make bench        bmcd against sushy-tools on 127.0.0.1 (about 12 minutes); rewrites the
+# make bench        bmcd against sushy-tools on 127.0.0.1 (about 15 minutes); rewrites the
 #                   generated part of docs/performance.md and bench/results/
 # make bench-smoke  the same phases, a few seconds each (under 2 minutes); checks only that every
 #                   phase ran and gave numbers. Uses the debug binary unless BENCH_BMCD is set.

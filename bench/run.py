@@ -41,6 +41,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the source tree
 import plot  # noqa: E402  (bench/plot.py)
 
 MODES = {
@@ -58,6 +59,8 @@ MODES = {
                   redo=0, wait_budget=0),
 }
 ROOT_PATH = '/redfish/v1'
+DEFAULT_URI = 'test:///default'  # libvirt's built-in node: one domain, shared by every connection
+DEFAULT_UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f'  # its domain "test"
 COLL_PATH = '/redfish/v1/Systems'
 ADMIN = 'admin'
 START_TIMEOUT_S = 60
@@ -188,7 +191,7 @@ class Service:
         return {'bmcd': 'bmcd', 'sushy': 'sushy-tools'}[self.kind] + ' ' + self.proto.upper()
 
     def command(self, port):
-        uri = 'test://' + self.node_file
+        uri = self.node_file if '://' in self.node_file else 'test://' + self.node_file
         if self.kind == 'bmcd':
             return [self.bmcd_bin, '--listen', '127.0.0.1:%d' % port, '--libvirt-uri', uri,
                     '--state-dir', self.state_dir]
@@ -784,6 +787,33 @@ class Bench:
                 log('%-18s GET system, server on CPU 1, wrk on CPU 0: %.1f req/s'
                     % (svc.label, res['pinned'][key]['rps']))
             svc.stop()
+        # (c) both on test:///default. Its node lives in libvirtd's memory, shared by every
+        # connection, so opening one costs nothing, unlike a node file, which the test driver
+        # parses again on each open (sushy-tools opens a connection per libvirt call).
+        res['default'] = {}
+        sys_d = '/redfish/v1/Systems/' + DEFAULT_UUID
+        svcs = [self.service('bmcd', 'https', DEFAULT_URI, self.work, bmcd_bin=self.bmcd_bin,
+                             password=self.password, state_dir=self.state_dir('bmcd-default'))]
+        if self.sushy:
+            svcs += [self.service('sushy', proto, DEFAULT_URI, self.work, cert=self.cert)
+                     for proto in ('http', 'https')]
+        for svc in svcs:
+            key = svc.kind if svc.kind == 'bmcd' else 'sushy-' + svc.proto
+            svc.start()
+            time.sleep(0.5)
+            svc.get_json(sys_d)
+            res['default'][key] = summarize([
+                self.wrk(svc, sys_d, self.p['conns'], self.p['duration'], 'default-%s-%d' % (key, i))
+                for i in range(self.p['runs'])])
+            log('%-18s test:///default GET system: %.1f req/s' % (svc.label, res['default'][key]['rps']))
+            if svc.kind == 'bmcd':
+                res['default']['bmcd-close'] = summarize([
+                    self.wrk(svc, sys_d, self.p['conns'], self.p['duration'], 'default-bmcd-close-%d' % i,
+                             extra_headers=('Connection: close',))
+                    for i in range(self.p['runs'])])
+                log('%-18s test:///default GET system, Connection: close: %.1f req/s'
+                    % (svc.label, res['default']['bmcd-close']['rps']))
+            svc.stop()
         self.R['fair'] = res
 
     def ph_scale(self):
@@ -966,6 +996,9 @@ class Report:
             miss.append('binary size')
         if 'bmcd' not in R.get('fair', {}).get('close', {}):
             miss.append('fair close bmcd')
+        for k in ('bmcd', 'bmcd-close') + (('sushy-http', 'sushy-https') if R.get('sushy') else ()):
+            if not R.get('fair', {}).get('default', {}).get(k, {}).get('rps'):
+                miss.append('fair test:///default ' + k)
         return miss
 
     def col(self, k):
@@ -1110,7 +1143,7 @@ class Report:
         L.append('Ratios are "times better for bmcd": bmcd ÷ sushy-tools for rates, sushy-tools ÷ bmcd '
                  'for times and sizes (¹). ² sushy-tools opens a new libvirt connection per request, and '
                  'the test driver reloads the node file on every connection, so its power changes do '
-                 'not last (see the notes). ³ The venv without the Python interpreter it links to.')
+                 'not last (see [Fairness](#fairness)). ³ The venv without the Python interpreter it links to.')
         L.append('')
         return L
 
@@ -1146,6 +1179,17 @@ class Report:
         pn = f.get('pinned', {})
         line('Server pinned to 1 CPU, wrk (`-t1`) on the other; bmcd HTTPS vs sushy-tools HTTP',
              pn.get('bmcd'), pn.get('sushy-http'))
+        d = f.get('default', {})
+        line('Both on `test:///default` (no node-file reload); bmcd HTTPS keep-alive vs sushy-tools HTTP',
+             d.get('bmcd'), d.get('sushy-http'))
+        line('Both on `test:///default`; both HTTPS, new TLS connection per request',
+             d.get('bmcd-close'), d.get('sushy-https'))
+        if d:
+            L.append('')
+            L.append('`test:///default` is libvirt\'s built-in test node, with one domain (`test`). It is '
+                     'shared by all connections, so opening a connection costs nothing, whereas the test '
+                     'driver parses a node file again on every open. Those rows measure the two servers '
+                     'without that cost.')
         L.append('')
         return L
 
@@ -1203,6 +1247,15 @@ class Report:
                 a3, b3 = pn['bmcd']['rps'], pn['sushy-http']['rps']
                 out.append(('… same, each server on one CPU (bmcd HTTPS, sushy-tools HTTP)',
                             '%s vs %s req/s = %s' % (fint(a3), fint(b3), ratio(a3, b3)), a3 >= 20 * b3))
+            d = R.get('fair', {}).get('default', {})
+            if 'bmcd' in d and 'sushy-http' in d:
+                a4, b4 = d['bmcd']['rps'], d['sushy-http']['rps']
+                out.append(('… same, both on `test:///default` (no node-file reload per libvirt connection)',
+                            '%s vs %s req/s = %s' % (fint(a4), fint(b4), ratio(a4, b4)), a4 >= 20 * b4))
+            if 'bmcd-close' in d and 'sushy-https' in d:
+                a5, b5 = d['bmcd-close']['rps'], d['sushy-https']['rps']
+                out.append(('… same, both on `test:///default`, both HTTPS with a TLS handshake per request',
+                            '%s vs %s req/s = %s' % (fint(a5), fint(b5), ratio(a5, b5)), a5 >= 20 * b5))
             for what, key in (('idle', 'VmRSS'), ('under load', 'VmHWM')):
                 src = 'rss_idle' if what == 'idle' else 'rss_load'
                 a, b = c['bmcd'][src].get(key), c['sushy-http'][src].get(key)
@@ -1221,6 +1274,12 @@ class Report:
             out.append(('… first start ever (empty state dir)',
                         'median %s ms of %d starts' % (f1(st['cold_median_ms']), len(st['cold_ms'])),
                         st['cold_median_ms'] <= 100))
+            for n, row in sorted(R.get('scale', {}).items(), key=lambda x: int(x[0])):
+                if int(n) > 10 and row.get('bmcd', {}).get('startup_ms'):
+                    ms = row['bmcd']['startup_ms']
+                    out.append(('… with %s domains (state dir exists)' % fint(int(n)),
+                                'median %s ms of %d starts' % (f1(ms), R['params']['scale_startup_runs']),
+                                ms <= 100))
         return out
 
     def budget_table(self):
@@ -1239,7 +1298,7 @@ class Report:
                     if s['cmd'] not in seen:
                         seen.add(s['cmd'])
                         L.append(s['cmd'])
-        for kind in ('close', 'pinned'):
+        for kind in ('close', 'pinned', 'default'):
             for k, s in self.R.get('fair', {}).get(kind, {}).items():
                 L.append(('taskset -c 0 ' if kind == 'pinned' else '') + s['cmd'] +
                          ('   # server threads on CPU 1' if kind == 'pinned' else ''))
