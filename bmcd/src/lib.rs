@@ -19,6 +19,7 @@ pub mod logs;
 pub mod media;
 pub mod model;
 pub mod outbound;
+pub mod personas;
 pub mod privilege;
 pub mod registries;
 pub mod resources;
@@ -73,12 +74,14 @@ pub struct Running {
     followers: Vec<JoinHandle<()>>,
     auth: Arc<Authority>,
     logs: Arc<logs::Logs>,
+    app: Arc<App>,
 }
 
 impl Running {
     /// Stops accepting, drains in-flight requests, saves session state.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        self.app.endpoints.stop_all().await;
         for t in self.tasks {
             let _ = t.await;
         }
@@ -227,6 +230,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.max_image_bytes,
         Arc::clone(&events),
     );
+    let limits = http::server::Limits {
+        max_connections: config.max_connections,
+        max_header_bytes: config.max_header_bytes,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
+    };
+    let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
     let app = Arc::new(App {
         hypervisor,
         auth: Arc::clone(&auth),
@@ -237,6 +248,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         events,
         logs: Arc::clone(&logs),
         router: router::Router::new(router::all_routes()),
+        personas: personas::Routers::new(),
+        endpoints,
         service: ServiceInfo {
             uuid,
             host_name,
@@ -250,19 +263,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let limits = http::server::Limits {
-        max_connections: config.max_connections,
-        max_header_bytes: config.max_header_bytes,
-        handshake_timeout: Duration::from_secs(10),
-        header_read_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
-    };
+    let persona_watch = personas::watch(Arc::clone(&app));
+    for rec in app.store.endpoints().await.map_err(start_err("state database"))? {
+        if let Err(e) = app.endpoints.start(Arc::clone(&app), &rec).await {
+            tracing::error!(endpoint = %rec.id, error = %e, "BMC endpoint not started");
+        }
+    }
     let mut tasks = vec![tokio::spawn(http::server::serve_https(
         listener,
         tls,
-        app,
+        Arc::clone(&app),
         limits,
         shutdown_rx.clone(),
+        None,
     ))];
     if let Some(l) = redirect_listener {
         tasks.push(tokio::spawn(http::server::serve_redirect(
@@ -296,8 +309,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![boot_watch, event_delivery, event_follow, log_writer],
+        followers: vec![
+            boot_watch,
+            event_delivery,
+            event_follow,
+            log_writer,
+            persona_watch,
+        ],
         auth,
         logs: Arc::clone(&logs),
+        app,
     })
 }
