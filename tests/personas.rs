@@ -281,3 +281,179 @@ async fn ilo5_persona_with_proliantutils() {
     .await
     .expect("took too long");
 }
+
+/// A free port on a loopback address.
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[tokio::test]
+async fn endpoints_from_config_persist_and_keep_to_their_system() {
+    let dir = TempDir::new("persona-config");
+    let (uri, doms) = redfin_tests::test_node(dir.path(), 2);
+    let drac_at = format!("127.0.0.2:{}", free_port("127.0.0.2"));
+    let ilo_at = format!("127.0.0.3:{}", free_port("127.0.0.3"));
+    let mut config = TestBmc::config(&dir.path().join("state"), &uri);
+    config.endpoints = vec![
+        bmcd::config::EndpointConfig {
+            id: "rack1-node1".into(),
+            system: doms[0].name.clone(),
+            persona: "idrac9".into(),
+            address: drac_at.clone(),
+            user: Some("root".into()),
+            password: Some("calvin-123".into()),
+        },
+        bmcd::config::EndpointConfig {
+            id: "rack1-node2".into(),
+            system: doms[1].uuid.clone(),
+            persona: "ilo5".into(),
+            address: ilo_at.clone(),
+            user: None,
+            password: None,
+        },
+    ];
+    let bmc = TestBmc::start_with(config.clone()).await;
+    let drac = Client::new(drac_at.parse().expect("addr")).basic("root", "calvin-123");
+    let ilo =
+        Client::new(ilo_at.parse().expect("addr")).basic(redfin_tests::ADMIN, redfin_tests::ADMIN_PASSWORD);
+
+    // Each endpoint shows exactly its own system, under the vendor's id.
+    let systems = drac.get("/redfish/v1/Systems").await;
+    assert_eq!(
+        systems.json["Members"],
+        json!([{"@odata.id": "/redfish/v1/Systems/System.Embedded.1"}])
+    );
+    let sys = drac.get("/redfish/v1/Systems/System.Embedded.1").await;
+    assert_eq!(sys.json["UUID"], doms[0].uuid);
+    assert_eq!(sys.json["Manufacturer"], "Dell Inc.");
+    let managers = ilo.get("/redfish/v1/Managers/").await;
+    assert_eq!(
+        managers.json["Members"],
+        json!([{"@odata.id": "/redfish/v1/Managers/1/"}])
+    );
+    assert_eq!(ilo.get("/redfish/v1/systems/1").await.json["UUID"], doms[1].uuid);
+
+    // Another VM's resources, and the aggregate BMC's manager, do not exist here.
+    for path in [
+        format!("/redfish/v1/Systems/{}", doms[1].uuid),
+        "/redfish/v1/Managers/BMC".to_owned(),
+    ] {
+        let r = drac.get(&path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(r.message_id(), "IDRAC.2.8.SYS403", "{}", r.json);
+    }
+    // The endpoint's own account opens only its endpoint.
+    assert_eq!(
+        bmc.client()
+            .basic("root", "calvin-123")
+            .get("/redfish/v1/Systems")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Client::new(ilo_at.parse().expect("addr"))
+            .basic("root", "calvin-123")
+            .get("/redfish/v1/Systems/1")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // iLO: errors in iLO's envelope; the root hides the manager type from
+    // anonymous callers and names it to logged-in ones.
+    let anon = Client::new(ilo_at.parse().expect("addr")).anonymous();
+    let r = anon.get("/redfish/v1/Systems/1").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json["error"]["code"], "iLO.0.10.ExtendedInfo");
+    assert!(anon.get("/redfish/v1/").await.json["Oem"]["Hpe"]["Manager"][0]["ManagerType"].is_null());
+    assert_eq!(
+        ilo.get("/redfish/v1/").await.json["Oem"]["Hpe"]["Manager"][0]["ManagerType"],
+        "iLO 5"
+    );
+    // A power action in the wrong state: iLO's 400, iDRAC's 409 with PSU501.
+    let r = ilo
+        .post(
+            "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
+            json!({"ResetType": "ForceRestart"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.message_id(), "iLO.2.14.InvalidOperationForSystemState");
+    let r = drac
+        .post(
+            "/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+            json!({"ResetType": "On"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.json);
+    assert_eq!(r.message_id(), "IDRAC.2.8.PSU501");
+
+    // The ETag a persona shows is accepted back in If-Match.
+    let etag = sys.header("etag").expect("etag").to_owned();
+    let r = drac
+        .clone()
+        .header("if-match", &etag)
+        .patch(
+            "/redfish/v1/Systems/System.Embedded.1",
+            json!({"AssetTag": "rack1"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.json);
+
+    // Bad OEM API input gets Redfish errors and leaves nothing behind.
+    let admin = bmc.admin();
+    let oem = "/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints";
+    for (body, status) in [
+        (
+            json!({"SystemId": "vm-1", "Persona": "ilo4", "Address": "127.0.0.4:0"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"SystemId": "nope", "Persona": "ilo5", "Address": "127.0.0.4:0"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"SystemId": "vm-1", "Persona": "ilo5", "Address": "not an address"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"SystemId": "vm-1", "Persona": "ilo5", "Address": drac_at}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"SystemId": "vm-1", "Persona": "ilo5", "Address": "127.0.0.4:0", "UserName": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"SystemId": "vm-1", "Persona": "ilo5", "Address": "127.0.0.4:0", "Color": "red"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let r = admin.post(oem, body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.json);
+        assert!(!r.message_id().is_empty(), "{}", r.json);
+    }
+    assert_eq!(admin.get(oem).await.json["Members@odata.count"], 2);
+
+    // A restart keeps the endpoints, their accounts and their listeners.
+    bmc.stop().await;
+    let bmc = TestBmc::start_with(config).await;
+    let r = drac.get("/redfish/v1/Systems/System.Embedded.1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["AssetTag"], "rack1");
+
+    // Deleting an endpoint closes its listener and removes its account.
+    let admin = bmc.admin();
+    assert_eq!(
+        admin.delete(&format!("{oem}/rack1-node1")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(tokio::net::TcpStream::connect(&drac_at).await.is_err());
+    let accounts = admin.get("/redfish/v1/AccountService/Accounts").await;
+    assert_eq!(accounts.json["Members@odata.count"], 1, "{}", accounts.json);
+    bmc.stop().await;
+}

@@ -40,6 +40,24 @@ pub struct Config {
     pub outbound_allow: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_s: u64,
+    /// Per-VM BMC endpoints to create at start-up when they do not exist yet
+    /// (`[[endpoint]]` tables in the file).
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// One `[[endpoint]]` of the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EndpointConfig {
+    pub id: String,
+    /// The domain's UUID or name.
+    pub system: String,
+    /// `generic`, `ilo5` or `idrac9`.
+    pub persona: String,
+    /// `ADDRESS:PORT` of its HTTPS listener.
+    pub address: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 impl Default for Config {
@@ -63,6 +81,7 @@ impl Default for Config {
             outbound_allow: Vec::new(),
             log_retention: 10_000,
             shutdown_grace_s: 10,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -89,6 +108,7 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     log_retention: Option<i64>,
     shutdown_grace_s: Option<u64>,
+    endpoint: Option<Vec<EndpointConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +193,9 @@ impl Config {
         }
         if f.admin_password.is_some() {
             self.admin_password = f.admin_password;
+        }
+        if let Some(e) = f.endpoint {
+            self.endpoints = e;
         }
     }
 
@@ -290,6 +313,18 @@ impl Config {
         }
         if self.admin_user.is_empty() {
             return Err(ConfigError::Invalid("admin user name is empty".into()));
+        }
+        for e in &self.endpoints {
+            let bad = |why: &str| Err(ConfigError::Invalid(format!("endpoint '{}': {why}", e.id)));
+            if crate::personas::PersonaKind::parse(&e.persona).is_none() {
+                return bad("persona must be generic, ilo5 or idrac9");
+            }
+            if e.address.parse::<SocketAddr>().is_err() {
+                return bad("address must be ADDRESS:PORT");
+            }
+            if e.user.is_some() != e.password.is_some() {
+                return bad("user and password go together");
+            }
         }
         Ok(())
     }

@@ -264,10 +264,35 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let persona_watch = personas::watch(Arc::clone(&app));
-    for rec in app.store.endpoints().await.map_err(start_err("state database"))? {
-        if let Err(e) = app.endpoints.start(Arc::clone(&app), &rec).await {
+    let stored = app.store.endpoints().await.map_err(start_err("state database"))?;
+    for rec in &stored {
+        if let Err(e) = app.endpoints.start(Arc::clone(&app), rec).await {
             tracing::error!(endpoint = %rec.id, error = %e, "BMC endpoint not started");
         }
+    }
+    // Endpoints of the configuration file are made once; afterwards they are
+    // state like the ones made through the OEM API.
+    for e in config
+        .endpoints
+        .iter()
+        .filter(|e| !stored.iter().any(|s| s.id == e.id))
+    {
+        let new = resources::bmc_endpoints::NewEndpoint {
+            id: Some(e.id.clone()),
+            system: e.system.clone(),
+            persona: e.persona.clone(),
+            address: e.address.clone(),
+            user: e.user.clone(),
+            password: e.password.clone(),
+            role: None,
+        };
+        resources::bmc_endpoints::create(&app, new).await.map_err(|err| {
+            StartError(format!(
+                "endpoint '{}': {}",
+                e.id,
+                err.body()["error"]["@Message.ExtendedInfo"][0]["Message"]
+            ))
+        })?;
     }
     let mut tasks = vec![tokio::spawn(http::server::serve_https(
         listener,

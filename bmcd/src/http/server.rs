@@ -290,7 +290,8 @@ async fn dispatch<'a>(
         let wants_expand = query.as_deref().is_some_and(|q| q.contains("$expand"));
         let has_credentials =
             req.headers().contains_key("x-auth-token") || req.headers().contains_key(header::AUTHORIZATION);
-        if wants_expand && has_credentials {
+        // A persona may show more to a logged-in caller (iLO's root does).
+        if (wants_expand || endpoint.is_some()) && has_credentials {
             authenticate(app, endpoint, req.headers()).await.ok()
         } else {
             None

@@ -56,6 +56,7 @@ pub fn path_map(u: &str) -> Vec<(String, String)> {
 
 pub fn routes() -> Vec<Route> {
     vec![
+        route!(POST "/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", Required::CONFIGURE_COMPONENTS, post_reset),
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService", Required::LOGIN, get_lc_service),
         route!(POST "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus", Required::LOGIN, post_remote_services_status),
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellJobService", Required::LOGIN, get_job_service),
@@ -174,7 +175,7 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
             }});
             let actions = o.entry("Actions").or_insert_with(|| json!({}));
             actions["Oem"] = json!({
-                "#OemManager.v1_3_0.OemManager#OemManager.ImportSystemConfiguration": {
+                "#OemManager.ImportSystemConfiguration": {
                     "target": format!("{MANAGER}/Actions/Oem/EID_674_Manager.ImportSystemConfiguration"),
                     "ShutdownType@Redfish.AllowableValues": ["Graceful", "Forced", "NoReboot"],
                     "HostPowerState@Redfish.AllowableValues": ["On", "Off"],
@@ -205,12 +206,52 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
             o.insert("Oem".into(), oem);
             o.insert(
                 "Actions".into(),
-                json!({"Oem": {"DellManager.v1_0_0#DellManager.ClearPending": {
+                json!({"Oem": {"#DellManager.ClearPending": {
                     "target": format!("{SYSTEM}/Bios/Settings/Actions/Oem/DellManager.ClearPending")}}}),
             );
         }
         _ => {}
     }
+}
+
+/// iDRAC answers 409 with PSU501 when the system already is where the
+/// action would take it (On while on, ForceOff or GracefulShutdown while
+/// off); the rest goes to the one reset (204).
+async fn post_reset(req: Request) -> Result<Reply, RedfishError> {
+    let ep = endpoint_of(&req)?;
+    let uri = system_uri(&ep);
+    let body: Value = serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
+        .map_err(|_| RedfishError::malformed_json())?;
+    let power = read(&req, &uri).await?["PowerState"]
+        .as_str()
+        .unwrap_or("Off")
+        .to_owned();
+    let already = match body.get("ResetType").and_then(Value::as_str) {
+        Some("On" | "ForceOn") => power == "On",
+        Some("ForceOff" | "GracefulShutdown") => power == "Off",
+        _ => false,
+    };
+    if already {
+        let mut e = vendor_error(
+            StatusCode::CONFLICT,
+            &format!("{MSG}.{}", if power == "On" { "PSU501" } else { "PSU502" }),
+            &format!("Server is already powered {}.", power.to_ascii_uppercase()),
+            &[],
+            "No response action is required.",
+        );
+        e.messages.push(crate::error::Message::new(
+            &crate::registries::base::RESOURCE_IN_USE,
+            &[],
+        ));
+        return Err(e);
+    }
+    call(
+        &req,
+        Method::POST,
+        &format!("{uri}/Actions/ComputerSystem.Reset"),
+        Some(body),
+    )
+    .await
 }
 
 // ---- jobs --------------------------------------------------------------------

@@ -44,10 +44,10 @@ const EXTRA_ATTRIBUTES: &[(&str, &[&str], &str)] = &[
 pub fn path_map(u: &str) -> Vec<(String, String)> {
     vec![
         (
-            format!("{SYSTEM}/bios/settings"),
+            format!("{SYSTEM}/Bios/Settings"),
             format!("/redfish/v1/Systems/{u}/Bios/Settings"),
         ),
-        (format!("{SYSTEM}/bios"), format!("/redfish/v1/Systems/{u}/Bios")),
+        (format!("{SYSTEM}/Bios"), format!("/redfish/v1/Systems/{u}/Bios")),
         (SYSTEM.to_owned(), format!("/redfish/v1/Systems/{u}")),
         (
             format!("{MANAGER}/VirtualMedia/1"),
@@ -67,6 +67,7 @@ pub fn path_map(u: &str) -> Vec<(String, String)> {
 
 pub fn routes() -> Vec<Route> {
     vec![
+        route!(POST "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", Required::CONFIGURE_COMPONENTS, post_reset),
         route!(POST "/redfish/v1/Systems/1/Actions/Oem/Hpe/HpeComputerSystemExt.PowerButton", Required::CONFIGURE_COMPONENTS, post_power_button),
         route!(POST "/redfish/v1/Systems/1/Actions/Oem/Hpe/HpeComputerSystemExt.SystemReset", Required::CONFIGURE_COMPONENTS, post_system_reset),
         route!(PATCH "/redfish/v1/Systems/1/bios/settings", Required::CONFIGURE_COMPONENTS, patch_bios_settings),
@@ -307,6 +308,46 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
         }
         _ => {}
     }
+}
+
+/// iLO refuses a power action that the system's state makes pointless
+/// (On while on, ForceOff while off, a restart while off) with its 400
+/// `InvalidOperationForSystemState`; the rest goes to the one reset.
+async fn post_reset(req: Request) -> Result<Reply, RedfishError> {
+    let ep = endpoint_of(&req)?;
+    let uri = system_uri(&ep);
+    let body: Value = serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
+        .map_err(|_| RedfishError::malformed_json())?;
+    let power = read(&req, &uri).await?["PowerState"]
+        .as_str()
+        .unwrap_or("Off")
+        .to_owned();
+    let on = power == "On";
+    let pointless = match body.get("ResetType").and_then(Value::as_str) {
+        Some("On" | "ForceOn") => on,
+        Some("ForceOff" | "GracefulShutdown" | "ForceRestart" | "GracefulRestart" | "Nmi") => power == "Off",
+        _ => false,
+    };
+    if pointless {
+        return Err(vendor_error(
+            StatusCode::BAD_REQUEST,
+            &format!("{MSG}.InvalidOperationForSystemState"),
+            &format!(
+                "The operation is not valid while the power is {}.",
+                power.to_ascii_lowercase()
+            ),
+            &[&format!("Power is {}", power.to_ascii_lowercase())],
+            "Check the power state before asking for this operation.",
+        ));
+    }
+    call(
+        &req,
+        Method::POST,
+        &format!("{uri}/Actions/ComputerSystem.Reset"),
+        Some(body),
+    )
+    .await?;
+    Ok(success("Base.1.4.Success"))
 }
 
 async fn post_power_button(req: Request) -> Result<Reply, RedfishError> {

@@ -201,7 +201,7 @@ impl Endpoint {
     fn link_out(&self, uri: &str, slash: bool) -> String {
         let mut out = self.to_persona(uri);
         let plain = !out.contains(['?', '#']);
-        let bios = self.persona == PersonaKind::Ilo5 && out.contains("/bios");
+        let bios = self.persona == PersonaKind::Ilo5 && out.to_ascii_lowercase().contains("/bios");
         if plain && (slash || bios) && !out.ends_with('/') {
             out.push('/');
         }
@@ -499,7 +499,7 @@ mod tests {
         ep.present(&mut body, true);
         assert_eq!(body["@odata.id"], "/redfish/v1/Systems/1/");
         assert_eq!(body["Id"], "1");
-        assert_eq!(body["Bios"]["@odata.id"], "/redfish/v1/Systems/1/bios/");
+        assert_eq!(body["Bios"]["@odata.id"], "/redfish/v1/Systems/1/Bios/");
         assert_eq!(
             body["Links"]["ManagedBy"][0]["@odata.id"],
             "/redfish/v1/Managers/1/"
@@ -507,7 +507,7 @@ mod tests {
         let mut plain = json!({"Bios": {"@odata.id": format!("/redfish/v1/Systems/{U}/Bios")}, "X": {"@odata.id": format!("/redfish/v1/Systems/{U}")}});
         ep.present(&mut plain, false);
         assert_eq!(
-            plain["Bios"]["@odata.id"], "/redfish/v1/Systems/1/bios/",
+            plain["Bios"]["@odata.id"], "/redfish/v1/Systems/1/Bios/",
             "the BIOS subtree always ends in /"
         );
         assert_eq!(plain["X"]["@odata.id"], "/redfish/v1/Systems/1");

@@ -98,98 +98,20 @@ async fn post_endpoint(req: Request) -> Result<Reply, RedfishError> {
     let role = body.string("RoleId")?;
     body.finish()?;
 
-    let persona = PersonaKind::parse(&persona_name)
-        .ok_or_else(|| RedfishError::property_value_not_in_list(&persona_name, "Persona"))?;
-    let role = match role.as_deref() {
-        None => Role::Administrator,
-        Some(r) => Role::parse(r).ok_or_else(|| RedfishError::property_value_not_in_list(r, "RoleId"))?,
-    };
-    if address.parse::<std::net::SocketAddr>().is_err() {
-        return Err(RedfishError::property_value_incorrect(
-            "Address",
-            &address,
-            "it must be ADDRESS:PORT, such as 127.0.0.2:443",
-        ));
-    }
-    // The system by UUID or by domain name.
-    let sys = match req.app.hypervisor.system(system.clone()).await {
-        Ok(s) => s,
-        Err(HypervisorError::SystemNotFound(_)) => {
-            match req.app.hypervisor.system_id_by_name(system.clone()).await? {
-                Some(uuid) => req.app.hypervisor.system(uuid).await?,
-                None => {
-                    return Err(RedfishError::bad_request(Message::new(
-                        &base::RESOURCE_NOT_FOUND,
-                        &["ComputerSystem", &system],
-                    )))
-                }
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let id = id.unwrap_or_else(|| {
-        let short: String = sys.id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
-        format!("{}-{short}", persona.as_str())
-    });
-    if !valid_id(&id) {
-        return Err(RedfishError::property_value_incorrect(
-            "Id",
-            &id,
-            "use letters, digits, '-' and '_' (at most 32)",
-        ));
-    }
-    if user.is_some() != password.is_some() {
-        return Err(RedfishError::property_missing(if user.is_some() {
-            "Password"
-        } else {
-            "UserName"
-        }));
-    }
-    let record = EndpointRecord {
-        id: id.clone(),
-        system_id: sys.id.clone(),
-        persona: persona.as_str().to_owned(),
-        listen: address.clone(),
-        user_name: user.clone(),
-        created: now_unix(),
-    };
-    if req.app.store.endpoint(id.clone()).await?.is_some()
-        || req
-            .app
-            .store
-            .endpoints()
-            .await?
-            .iter()
-            .any(|e| e.listen == address)
-    {
-        return Err(RedfishError::already_exists("BmcEndpoint", "Id", &id));
-    }
-    if let (Some(u), Some(p)) = (&user, password) {
-        req.app
-            .auth
-            .create_endpoint_account(&id, u, p, role)
-            .await
-            .map_err(account_error)?;
-    }
-    if let Err(e) = req.app.endpoints.start(req.app.clone(), &record).await {
-        let _ = req.app.auth.delete_endpoint_accounts(&id).await;
-        return Err(RedfishError::property_value_incorrect(
-            "Address",
-            &address,
-            &e.to_string(),
-        ));
-    }
-    match req.app.store.insert_endpoint(record.clone()).await {
-        Ok(()) => {}
-        Err(e) => {
-            req.app.endpoints.stop(&id).await;
-            let _ = req.app.auth.delete_endpoint_accounts(&id).await;
-            return Err(match e {
-                StoreError::Conflict(_) => RedfishError::already_exists("BmcEndpoint", "Id", &id),
-                other => other.into(),
-            });
-        }
-    }
+    let record = create(
+        &req.app,
+        NewEndpoint {
+            id,
+            system,
+            persona: persona_name,
+            address,
+            user,
+            password,
+            role,
+        },
+    )
+    .await?;
+    let id = record.id.clone();
     let uri = format!("{ENDPOINTS}/{id}");
     Ok(Reply::created(&uri, endpoint_json(&req, &record)))
 }
@@ -217,4 +139,121 @@ async fn delete_endpoint(req: Request) -> Result<Reply, RedfishError> {
         .map_err(account_error)?;
     req.app.store.delete_endpoint(e.id.clone()).await?;
     Ok(Reply::NoContent)
+}
+
+/// What a new endpoint needs (from the OEM API or the configuration file).
+pub struct NewEndpoint {
+    pub id: Option<String>,
+    /// The domain's UUID or name.
+    pub system: String,
+    pub persona: String,
+    pub address: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub role: Option<String>,
+}
+
+/// Checks, stores and starts an endpoint, with its own account if it has one.
+/// Nothing is left behind when a step fails.
+pub async fn create(
+    app: &std::sync::Arc<crate::app::App>,
+    new: NewEndpoint,
+) -> Result<EndpointRecord, RedfishError> {
+    let NewEndpoint {
+        id,
+        system,
+        persona: persona_name,
+        address,
+        user,
+        password,
+        role,
+    } = new;
+    let persona = PersonaKind::parse(&persona_name)
+        .ok_or_else(|| RedfishError::property_value_not_in_list(&persona_name, "Persona"))?;
+    let role = match role.as_deref() {
+        None => Role::Administrator,
+        Some(r) => Role::parse(r).ok_or_else(|| RedfishError::property_value_not_in_list(r, "RoleId"))?,
+    };
+    if address.parse::<std::net::SocketAddr>().is_err() {
+        return Err(RedfishError::property_value_incorrect(
+            "Address",
+            &address,
+            "it must be ADDRESS:PORT, such as 127.0.0.2:443",
+        ));
+    }
+    // The system by UUID or by domain name.
+    let sys = match app.hypervisor.system(system.clone()).await {
+        Ok(s) => s,
+        Err(HypervisorError::SystemNotFound(_)) => {
+            match app.hypervisor.system_id_by_name(system.clone()).await? {
+                Some(uuid) => app.hypervisor.system(uuid).await?,
+                None => {
+                    return Err(RedfishError::bad_request(Message::new(
+                        &base::RESOURCE_NOT_FOUND,
+                        &["ComputerSystem", &system],
+                    )))
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let id = id.unwrap_or_else(|| {
+        let hex: Vec<char> = sys.id.chars().filter(char::is_ascii_hexdigit).collect();
+        let short: String = hex[hex.len().saturating_sub(8)..].iter().collect();
+        format!("{}-{short}", persona.as_str())
+    });
+    if !valid_id(&id) {
+        return Err(RedfishError::property_value_incorrect(
+            "Id",
+            &id,
+            "use letters, digits, '-' and '_' (at most 32)",
+        ));
+    }
+    if user.is_some() != password.is_some() {
+        return Err(RedfishError::property_missing(if user.is_some() {
+            "Password"
+        } else {
+            "UserName"
+        }));
+    }
+    let record = EndpointRecord {
+        id: id.clone(),
+        system_id: sys.id.clone(),
+        persona: persona.as_str().to_owned(),
+        listen: address.clone(),
+        user_name: user.clone(),
+        created: now_unix(),
+    };
+    if app.store.endpoint(id.clone()).await?.is_some() {
+        return Err(RedfishError::already_exists("BmcEndpoint", "Id", &id));
+    }
+    if app.store.endpoints().await?.iter().any(|e| e.listen == address) {
+        return Err(RedfishError::already_exists("BmcEndpoint", "Address", &address));
+    }
+    if let (Some(u), Some(p)) = (&user, password) {
+        app.auth
+            .create_endpoint_account(&id, u, p, role)
+            .await
+            .map_err(account_error)?;
+    }
+    if let Err(e) = app.endpoints.start(std::sync::Arc::clone(app), &record).await {
+        let _ = app.auth.delete_endpoint_accounts(&id).await;
+        return Err(RedfishError::property_value_incorrect(
+            "Address",
+            &address,
+            &e.to_string(),
+        ));
+    }
+    match app.store.insert_endpoint(record.clone()).await {
+        Ok(()) => {}
+        Err(e) => {
+            app.endpoints.stop(&id).await;
+            let _ = app.auth.delete_endpoint_accounts(&id).await;
+            return Err(match e {
+                StoreError::Conflict(_) => RedfishError::already_exists("BmcEndpoint", "Id", &id),
+                other => other.into(),
+            });
+        }
+    }
+    Ok(record)
 }
