@@ -457,3 +457,76 @@ async fn endpoints_from_config_persist_and_keep_to_their_system() {
     assert_eq!(accounts.json["Members@odata.count"], 1, "{}", accounts.json);
     bmc.stop().await;
 }
+
+/// Every persona route declares its privilege: anonymous callers get 401 on
+/// each, a ReadOnly account gets 403 on each one that changes something, and
+/// nothing has changed afterwards.
+#[tokio::test]
+async fn every_persona_route_checks_its_privilege() {
+    let dir = TempDir::new("persona-privileges");
+    let uri = node(dir.path());
+    let bmc = TestBmc::start(&dir.path().join("state"), &uri).await;
+    let admin = bmc.admin();
+    let r = admin
+        .post(
+            "/redfish/v1/AccountService/Accounts",
+            json!({"UserName": "viewer", "Password": "viewer-pass-1", "RoleId": "ReadOnly"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let routers = bmcd::personas::Routers::new();
+    for (persona, ip) in [("idrac9", "127.0.0.2"), ("ilo5", "127.0.0.3")] {
+        let at = endpoint(
+            &admin,
+            persona,
+            persona,
+            &format!("{ip}:0"),
+            "owner",
+            "owner-pass-1",
+        )
+        .await;
+        let addr = at.parse().expect("addr");
+        let kind = bmcd::personas::PersonaKind::parse(persona).expect("persona");
+        let mut checked = 0;
+        for route in routers.of(kind).routes() {
+            let path = route
+                .path
+                .replace("{slot}", "2")
+                .replace("{jid}", "JID_000000000001")
+                .replace("{id}", "JID_000000000001");
+            let body = Some(bytes::Bytes::from_static(b"{}"));
+            let anon = Client::new(addr)
+                .anonymous()
+                .raw(
+                    route.method.clone(),
+                    &path,
+                    body.clone(),
+                    Some("application/json"),
+                )
+                .await;
+            assert_eq!(
+                anon.status,
+                StatusCode::UNAUTHORIZED,
+                "{persona} {} {path}",
+                route.method
+            );
+            let read_only = bmcd::privilege::Role::ReadOnly.privileges();
+            if route.method != hyper::Method::GET && !route.required.allows(read_only) {
+                let ro = Client::new(addr)
+                    .basic("viewer", "viewer-pass-1")
+                    .raw(route.method.clone(), &path, body, Some("application/json"))
+                    .await;
+                assert_eq!(
+                    ro.status,
+                    StatusCode::FORBIDDEN,
+                    "{persona} {} {path}: {}",
+                    route.method,
+                    ro.json
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "{persona}: {checked} routes");
+    }
+    bmc.stop().await;
+}
