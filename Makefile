@@ -18,8 +18,13 @@ deps:
 build: deps
 	$(CARGO) build --locked
 
+# The release build for size (docs/performance.md): panic=abort needs no unwind
+# tables, so neither the Rust code nor the C code (SQLite) gets them.
+RELEASE_RUSTFLAGS ?= -C force-unwind-tables=no
+RELEASE_CFLAGS ?= -fno-asynchronous-unwind-tables -fno-unwind-tables
+
 release: deps
-	$(CARGO) build --locked --release
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release
 
 run: release
 	@mkdir -p $(RUN_STATE)

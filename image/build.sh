@@ -18,7 +18,7 @@
 #
 # Environment:
 #   BOARD=qemu-x86_64              board directory under board/
-#   BMCD_BIN=target/release/bmcd   bmcd binary (build it first: cargo build --release --locked)
+#   BMCD_BIN=target/release/bmcd   bmcd binary (build it first: make release)
 #   IMAGE_CACHE=target/image-cache downloaded packages and unpacked kernels
 #   KERNEL_PKG=linux-image-6.1.0-NN-amd64   pin the kernel package
 #   SOURCE_DATE_EPOCH              file times inside the initramfs (default: last git commit)
@@ -48,7 +48,7 @@ case "$ICU_DATA" in stub|full) ;; *) echo "image: ICU_DATA must be stub or full"
 [ -d "$BOARD_DIR" ] || die "no board directory $BOARD_DIR"
 # shellcheck source=board/qemu-x86_64/board.conf
 . "$BOARD_DIR/board.conf"
-[ -x "$BMCD_BIN" ] || die "$BMCD_BIN missing: run 'cargo build --release --locked' first"
+[ -x "$BMCD_BIN" ] || die "$BMCD_BIN missing: run 'make release' first"
 check_tools
 
 mkdir -p "$CACHE" "$OUT_ARG"
