@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod boot;
 pub mod config;
+pub mod consoles;
 pub mod error;
 pub mod events;
 pub mod host;
@@ -227,7 +228,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.max_image_bytes,
         Arc::clone(&events),
     );
+    let console_socket = consoles::socket_path(&config.console, &state_dir);
+    let console_listener = consoles::bind_socket(&console_socket, config.console.socket_group)
+        .map_err(|e| StartError(format!("console socket: {e}")))?;
+    let consoles = consoles::ConsoleService::new(
+        config.console.clone(),
+        store.clone(),
+        Arc::clone(&auth),
+        Arc::clone(&hypervisor),
+        Arc::clone(&logs),
+        config.libvirt_uri.clone(),
+    );
     let app = Arc::new(App {
+        consoles: Arc::clone(&consoles),
         hypervisor,
         auth: Arc::clone(&auth),
         store,
@@ -264,6 +277,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         limits,
         shutdown_rx.clone(),
     ))];
+    tasks.push(tokio::spawn(
+        consoles.serve(console_listener, shutdown_rx.clone()),
+    ));
     if let Some(l) = redirect_listener {
         tasks.push(tokio::spawn(http::server::serve_redirect(
             l,

@@ -4,6 +4,7 @@
 pub mod account_service;
 pub mod bios;
 pub mod chassis;
+pub mod consoles;
 pub mod event_service;
 pub mod json_schemas;
 pub mod log_services;
