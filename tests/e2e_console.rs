@@ -26,6 +26,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Token lifetime in this test: short, so that expiry can be seen.
 const TOKEN_TTL_S: u64 = 4;
+/// Session lifetime (from the token's minting): short, so that the forced
+/// close can be seen.
+const SESSION_MAX_S: u64 = 20;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -289,6 +292,59 @@ async fn rfb_full_frame(ws: Ws) -> (u16, u16, usize) {
     (width, height, lit)
 }
 
+/// The SPICE link handshake for channel `channel_type` (1: main, 2: display):
+/// sends SpiceLinkHeader + SpiceLinkMess, checks the server's SpiceLinkReply
+/// (magic `REDQ`, protocol 2, no error).
+async fn spice_link(ws: Ws, channel_type: u8) -> Ws {
+    let mut r = WsReader {
+        ws,
+        buf: VecDeque::new(),
+    };
+    let mut hello = Vec::new();
+    hello.extend_from_slice(b"REDQ");
+    hello.extend_from_slice(&2u32.to_le_bytes()); // major
+    hello.extend_from_slice(&2u32.to_le_bytes()); // minor
+    hello.extend_from_slice(&18u32.to_le_bytes()); // size of SpiceLinkMess
+    hello.extend_from_slice(&0u32.to_le_bytes()); // connection id
+    hello.push(channel_type);
+    hello.push(0); // channel id
+    hello.extend_from_slice(&0u32.to_le_bytes()); // common caps
+    hello.extend_from_slice(&0u32.to_le_bytes()); // channel caps
+    hello.extend_from_slice(&18u32.to_le_bytes()); // caps offset
+    r.send(&hello).await;
+    let header = r.read(16).await;
+    assert_eq!(&header[..4], b"REDQ", "SPICE magic");
+    assert_eq!(
+        u32::from_le_bytes([header[4], header[5], header[6], header[7]]),
+        2
+    );
+    let size = u32::from_le_bytes([header[12], header[13], header[14], header[15]]) as usize;
+    let reply = r.read(size).await;
+    assert_eq!(&reply[..4], &[0, 0, 0, 0], "SpiceLinkReply error");
+    r.ws
+}
+
+/// Waits for a close frame whose reason contains `reason`, within `within`.
+async fn expect_closed(ws: &mut Ws, reason: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("no close ({reason}) in time"),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert!(
+                    frame.reason.as_str().contains(reason),
+                    "close reason '{}' lacks '{reason}'",
+                    frame.reason
+                );
+                return;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("expected a close frame ({reason}), got {other:?}"),
+        }
+    }
+}
+
 /// Types `command` into the serial console and reads until `expect` appears.
 async fn serial_exchange(ws: &mut Ws, command: &str, expect: &str) -> String {
     ws.send(Message::Binary(b"\r".to_vec().into()))
@@ -467,7 +523,13 @@ async fn novnc_screenshot(url: &str, png: &Path) -> (f64, f64, f64, f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vnc_serial_and_novnc_through_console_proxy() {
+async fn vnc_spice_serial_and_novnc_through_console_proxy() {
+    tokio::time::timeout(Duration::from_secs(300), console_scenario())
+        .await
+        .expect("the console scenario ends within 300 s");
+}
+
+async fn console_scenario() {
     run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(cache())).await;
     let work = TempDir::new("console");
     let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
@@ -492,7 +554,8 @@ async fn vnc_serial_and_novnc_through_console_proxy() {
     config.console.socket = Some(socket.clone());
     config.console.url = base.clone();
     config.console.token_ttl_s = TOKEN_TTL_S;
-    config.console.session_max_s = 120;
+    config.console.session_max_s = SESSION_MAX_S;
+    config.console.spice_token_uses = 3;
     let bmc = TestBmc::start_with(config).await;
     let admin = bmc.admin();
     let system = format!("/redfish/v1/Systems/{uuid}");
@@ -665,6 +728,112 @@ async fn vnc_serial_and_novnc_through_console_proxy() {
     assert!(cw >= 320.0 && ch >= 200.0, "canvas {cw}x{ch}");
     assert!(nonblack > 500, "the noVNC canvas is blank: {stats}");
 
+    // Limits: four sessions per system (MaxConcurrentSessions), the fifth
+    // is refused; closing one frees its place. (Give the sessions above a
+    // moment to be counted out.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let t = mint(&admin, &system, "KVMIP").await;
+        let (mut ws, _) = connect(t["WebSocketURL"].as_str().expect("url"), None, None)
+            .await
+            .expect("upgrade");
+        let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        assert!(
+            matches!(first, Ok(Some(Ok(Message::Binary(_))))),
+            "the RFB greeting: {first:?}"
+        );
+        held.push(ws);
+    }
+    let t = mint(&admin, &system, "KVMIP").await;
+    expect_refused(
+        t["WebSocketURL"].as_str().expect("url"),
+        "too many console sessions",
+    )
+    .await;
+    let _ = held.pop().expect("held").close(None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = mint(&admin, &system, "KVMIP").await;
+    let (ws, _) = connect(t["WebSocketURL"].as_str().expect("url"), Some("binary"), None)
+        .await
+        .expect("upgrade");
+    held.push(ws);
+    for mut ws in held {
+        let _ = ws.close(None).await;
+    }
+
+    // Idle sessions are closed (a second proxy with a 2 s idle timeout).
+    let idle_proxy = console_proxy::start(console_proxy::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        bmcd_socket: socket.clone(),
+        libvirt_uri: lv.uri.clone(),
+        idle_timeout_s: 2,
+        ..console_proxy::Config::default()
+    })
+    .await
+    .expect("second console-proxy starts");
+    let t = mint(&admin, &system, "KVMIP").await;
+    let token = t["Token"].as_str().expect("token");
+    let (mut ws, _) = connect(
+        &format!("ws://{}/consoles/{uuid}/vnc?token={token}", idle_proxy.addr),
+        None,
+        None,
+    )
+    .await
+    .expect("upgrade");
+    expect_closed(&mut ws, "idle timeout", Duration::from_secs(10)).await;
+    idle_proxy.stop().await;
+
+    // SPICE: a guest with SPICE graphics; one token opens several channels
+    // (three here), the fourth connection is refused.
+    let spice_xml = std::fs::read_to_string(work.path().join("console-other.xml"))
+        .expect("XML")
+        .replace("<graphics type='vnc'", "<graphics type='spice'")
+        .replace("<name>console-other</name>", "<name>console-spice</name>");
+    let spice_xml = spice_xml
+        .lines()
+        .filter(|l| !l.contains("<mac address="))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spice_file = work.path().join("console-spice.xml");
+    std::fs::write(&spice_file, spice_xml).expect("write XML");
+    lv.virsh(&["define", spice_file.to_str().expect("utf8")]).await;
+    lv.virsh(&["start", "console-spice"]).await;
+    let spice_uuid = lv.virsh(&["domuuid", "console-spice"]).await.trim().to_owned();
+    let spice_system = format!("/redfish/v1/Systems/{spice_uuid}");
+    let s = admin.get(&spice_system).await.json;
+    assert_eq!(
+        s["GraphicalConsole"]["ServiceEnabled"],
+        json!(false),
+        "no VNC: {s}"
+    );
+    assert_eq!(
+        s["Actions"]["Oem"]["#Redfin.ConsoleToken"]["ConsoleType@Redfish.AllowableValues"],
+        json!(["Spice", "Serial"])
+    );
+    let t = mint(&admin, &spice_system, "Spice").await;
+    assert_eq!(t["Uses"], json!(3));
+    let url = t["WebSocketURL"].as_str().expect("url").to_owned();
+    let mut channels = Vec::new();
+    for channel_type in [1u8, 2, 3] {
+        let (ws, chosen) = connect(&url, Some("binary"), None).await.expect("SPICE upgrade");
+        assert_eq!(chosen.as_deref(), Some("binary"));
+        channels.push(spice_link(ws, channel_type).await);
+    }
+    expect_refused(&url, "already used").await;
+    for mut ws in channels {
+        let _ = ws.close(None).await;
+    }
+
+    // Sessions end when their time is up (SESSION_MAX_S after minting).
+    let t = mint(&admin, &system, "KVMIP").await;
+    let (mut ws, _) = connect(t["WebSocketURL"].as_str().expect("url"), None, None)
+        .await
+        .expect("upgrade");
+    let started = std::time::Instant::now();
+    expect_closed(&mut ws, "time limit", Duration::from_secs(SESSION_MAX_S + 5)).await;
+    println!("session closed at its time limit after {:?}", started.elapsed());
+
     // The audit log has the opens and closes.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -677,6 +846,8 @@ async fn vnc_serial_and_novnc_through_console_proxy() {
             && text.contains("closed KVMIP console")
             && text.contains("opened Serial console")
             && text.contains("closed Serial console")
+            && text.contains("opened Spice console")
+            && text.contains("session time limit")
         {
             break;
         }
