@@ -862,3 +862,128 @@ async fn console_scenario() {
     bmc.stop().await;
     drop(lv);
 }
+
+/// Accepts any server certificate (the proxy's is self-signed here).
+#[derive(Debug)]
+struct AnyCert;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// console-proxy with a certificate speaks wss:// and https:// (static
+/// files), refuses a missing token, and reports an unreachable bmcd as
+/// "console service unavailable" (1011). Needs no libvirt.
+#[tokio::test]
+async fn wss_static_files_and_unreachable_bmcd() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let work = TempDir::new("console-tls");
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let (cert, key) = (work.path().join("proxy.crt"), work.path().join("proxy.key"));
+        std::fs::write(&cert, ck.cert.pem()).expect("write");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write");
+        let web = work.path().join("web");
+        std::fs::create_dir_all(&web).expect("dir");
+        std::fs::write(web.join("vnc.html"), "<html>console</html>").expect("write");
+        let proxy = console_proxy::start(console_proxy::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            bmcd_socket: work.path().join("no-such.sock"),
+            cert: Some(cert),
+            key: Some(key),
+            web_root: Some(web),
+            ..console_proxy::Config::default()
+        })
+        .await
+        .expect("console-proxy starts");
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert))
+            .with_no_client_auth(),
+        ));
+        let open = || async {
+            let tcp = TcpStream::connect(proxy.addr).await.expect("connect");
+            tls.connect(
+                rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+                tcp,
+            )
+            .await
+            .expect("TLS handshake")
+        };
+
+        // A static file over https.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = open().await;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut page = Vec::new();
+        let _ = s.read_to_end(&mut page).await;
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("<html>console</html>"), "{page}");
+
+        // WebSockets over wss: no token; a token but no bmcd to redeem it.
+        let base = format!(
+            "wss://localhost:{}/consoles/00000000-0000-4000-8000-000000000001/vnc",
+            proxy.addr.port()
+        );
+        for (url, code, reason) in [
+            (base.clone(), CloseCode::Policy, "malformed"),
+            (
+                format!("{base}?token={}", "B".repeat(43)),
+                CloseCode::Error,
+                "unavailable",
+            ),
+        ] {
+            let req = url.as_str().into_client_request().expect("request");
+            let (mut ws, _) = tokio_tungstenite::client_async(req, open().await)
+                .await
+                .expect("wss upgrade");
+            match tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                    assert_eq!(frame.code, code, "{frame:?}");
+                    assert!(frame.reason.as_str().contains(reason), "{frame:?}");
+                }
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+        proxy.stop().await;
+    })
+    .await
+    .expect("within 60 s");
+}
