@@ -15,11 +15,12 @@ all: build
 deps:
 	@./scripts/install-deps.sh
 
+# bmcd and console-proxy (the workspace's default members).
 build: deps
-	$(CARGO) build --locked
+	$(CARGO) build --locked -p bmcd -p console-proxy
 
 release: deps
-	$(CARGO) build --locked --release
+	$(CARGO) build --locked --release -p bmcd -p console-proxy
 
 run: release
 	@mkdir -p $(RUN_STATE)

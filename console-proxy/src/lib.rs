@@ -393,7 +393,7 @@ async fn session(
             return;
         }
     };
-    let (session_id, grant) = session_id;
+    let (session_id, mut grant) = session_id;
     let console = match &target {
         Target::Tcp { host, port } => {
             match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), *port))).await {
@@ -438,6 +438,7 @@ async fn session(
     let outcome = bridge(
         &mut ws,
         console,
+        &mut grant,
         Duration::from_secs(shared.config.idle_timeout_s),
         left,
         &mut shutdown,
@@ -472,10 +473,12 @@ struct Outcome {
 }
 
 /// Moves bytes between the WebSocket and the console until one side ends,
-/// the session is idle too long, its time is up or the proxy stops.
+/// the session is idle too long, its time is up, bmcd ends it or the proxy
+/// stops.
 async fn bridge(
     ws: &mut Ws,
     console: Console,
+    grant: &mut redeem::Grant,
     idle: Duration,
     lifetime: Duration,
     shutdown: &mut watch::Receiver<bool>,
@@ -565,6 +568,11 @@ async fn bridge(
             _ = &mut end => {
                 out.reason = "session time limit";
                 out.close = Some((CloseCode::Policy, "console session time limit reached"));
+                return out;
+            },
+            _ = grant.ended() => {
+                out.reason = "ended by bmcd";
+                out.close = Some((CloseCode::Away, "the BMC ended the console session"));
                 return out;
             },
             _ = shutdown.changed() => {

@@ -17,6 +17,18 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Resolves when bmcd ends the session from its side (it closed the
+    /// line, e.g. because it stopped). Cancel-safe.
+    pub async fn ended(&mut self) {
+        let mut byte = [0u8; 1];
+        loop {
+            match self.stream.read(&mut byte).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {} // bmcd sends nothing after its answer; ignore
+            }
+        }
+    }
+
     /// Tells bmcd why the session ended, then closes the line.
     pub async fn close(mut self, closed: &Closed) {
         if let Ok(mut line) = serde_json::to_vec(closed) {
