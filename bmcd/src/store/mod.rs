@@ -1165,4 +1165,55 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[tokio::test]
+    async fn console_tokens_are_used_once_and_expire() {
+        let dir = std::env::temp_dir().join(format!("bmcd-store-console-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&path).expect("opens");
+        let token = |hash: u8, uses: u32| ConsoleTokenRecord {
+            token_hash: [hash; 32],
+            system_id: "sys".into(),
+            console_type: "KVMIP".into(),
+            account_id: 1,
+            user_name: "admin".into(),
+            created: 1000,
+            expires: 1060,
+            session_deadline: 4600,
+            uses_left: uses,
+        };
+        store.insert_console_token(token(1, 1)).await.expect("insert");
+        store.insert_console_token(token(2, 2)).await.expect("insert");
+        let redeem = |hash: u8, system: &str, kind: &str, now: i64| {
+            store.redeem_console_token([hash; 32], system.into(), kind.into(), now)
+        };
+        assert_eq!(redeem(9, "sys", "KVMIP", 1001).await, Ok(ConsoleRedeem::Unknown));
+        assert_eq!(
+            redeem(1, "other", "KVMIP", 1001).await,
+            Ok(ConsoleRedeem::OtherTarget)
+        );
+        assert_eq!(
+            redeem(1, "sys", "Serial", 1001).await,
+            Ok(ConsoleRedeem::OtherTarget)
+        );
+        match redeem(1, "sys", "KVMIP", 1001).await {
+            Ok(ConsoleRedeem::Granted(t)) => assert_eq!((t.uses_left, t.session_deadline), (0, 4600)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(redeem(1, "sys", "KVMIP", 1002).await, Ok(ConsoleRedeem::UsedUp));
+        assert!(matches!(
+            redeem(2, "sys", "KVMIP", 1059).await,
+            Ok(ConsoleRedeem::Granted(_))
+        ));
+        assert_eq!(redeem(2, "sys", "KVMIP", 1060).await, Ok(ConsoleRedeem::Expired));
+        // Minting ten minutes after expiry forgets the old tokens.
+        let mut late = token(3, 1);
+        late.created = 1060 + 601;
+        late.expires = late.created + 60;
+        store.insert_console_token(late).await.expect("insert");
+        assert_eq!(redeem(1, "sys", "KVMIP", 1700).await, Ok(ConsoleRedeem::Unknown));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
