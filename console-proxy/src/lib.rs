@@ -584,3 +584,60 @@ async fn bridge(
         idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(tls: bool, allowed: &[&str]) -> Shared {
+        let (_tx, rx) = watch::channel(false);
+        Shared {
+            config: Config {
+                allowed_origins: allowed.iter().map(|s| (*s).to_owned()).collect(),
+                ..Config::default()
+            },
+            tls,
+            shutdown: rx,
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let plain = shared(false, &["https://portal.example"]);
+        assert!(
+            origin_allowed(&plain, None, Some("bmc:6080")),
+            "non-browser clients"
+        );
+        assert!(origin_allowed(&plain, Some("http://bmc:6080"), Some("bmc:6080")));
+        assert!(origin_allowed(&plain, Some("HTTP://BMC:6080/"), Some("bmc:6080")));
+        assert!(
+            !origin_allowed(&plain, Some("https://bmc:6080"), Some("bmc:6080")),
+            "scheme"
+        );
+        assert!(
+            !origin_allowed(&plain, Some("http://bmc:6081"), Some("bmc:6080")),
+            "port"
+        );
+        assert!(!origin_allowed(&plain, Some("http://evil"), Some("bmc:6080")));
+        assert!(!origin_allowed(&plain, Some("null"), Some("bmc:6080")));
+        assert!(!origin_allowed(&plain, Some("http://bmc:6080"), None));
+        assert!(origin_allowed(
+            &plain,
+            Some("https://portal.example"),
+            Some("bmc:6080")
+        ));
+        let tls = shared(true, &[]);
+        assert!(origin_allowed(&tls, Some("https://bmc:6080"), Some("bmc:6080")));
+        assert!(!origin_allowed(&tls, Some("http://bmc:6080"), Some("bmc:6080")));
+    }
+
+    #[test]
+    fn query_parameters_and_header_tokens() {
+        assert_eq!(query_param(Some("a=1&token=xyz"), "token"), Some("xyz"));
+        assert_eq!(query_param(Some("tokenx=1"), "token"), None);
+        assert_eq!(query_param(None, "token"), None);
+        assert!(has_token(Some("keep-alive, Upgrade"), "upgrade"));
+        assert!(!has_token(Some("keep-alive"), "upgrade"));
+        assert!(has_token(Some("base64, binary"), "binary"));
+    }
+}
