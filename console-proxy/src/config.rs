@@ -80,12 +80,27 @@ impl Config {
             if matches!(flag, "--version" | "-V") {
                 return Ok(Command::Version);
             }
+            const WITH_VALUE: [&str; 10] = [
+                "--listen",
+                "--bmcd-socket",
+                "--libvirt-uri",
+                "--cert",
+                "--key",
+                "--web",
+                "--allowed-origin",
+                "--idle-timeout-s",
+                "--max-connections",
+                "--log",
+            ];
+            if !WITH_VALUE.contains(&flag) {
+                return Err(format!("unknown argument '{flag}'"));
+            }
             let value = match inline {
                 Some(v) => v,
                 None => it
                     .next()
                     .cloned()
-                    .ok_or_else(|| format!("{flag} needs a value (or unknown argument)"))?,
+                    .ok_or_else(|| format!("{flag} needs a value"))?,
             };
             let number = |v: &str| -> Result<u64, String> {
                 v.parse::<u64>()
@@ -155,7 +170,14 @@ mod tests {
         assert_eq!(c.allowed_origins, vec!["https://a.example".to_owned()]);
         assert_eq!(c.idle_timeout_s, 5);
         assert!(Config::from_args(&args(&["--cert", "x"])).is_err());
-        assert!(Config::from_args(&args(&["--bogus", "x"])).is_err());
+        assert_eq!(
+            Config::from_args(&args(&["--bogus"])),
+            Err("unknown argument '--bogus'".to_owned())
+        );
+        assert_eq!(
+            Config::from_args(&args(&["--listen"])),
+            Err("--listen needs a value".to_owned())
+        );
         assert_eq!(Config::from_args(&args(&["--help"])), Ok(Command::Help));
     }
 }

@@ -30,7 +30,7 @@ use hyper_util::rt::TokioIo;
 use redfin_console_protocol::{is_token_shaped, parse_console_path, Answer, Closed, Redeem, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -163,13 +163,15 @@ async fn accept_loop(
         };
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
+        // The slot is held by the connection and, after an upgrade, by its
+        // WebSocket session, until both are over.
+        let slot = Arc::new(slot);
         connections.spawn(async move {
-            let _slot = slot;
             let _ = tcp.set_nodelay(true);
             match tls {
-                None => serve(TokioIo::new(tcp), shared, peer).await,
+                None => serve(TokioIo::new(tcp), shared, peer, slot).await,
                 Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => serve(TokioIo::new(stream), shared, peer).await,
+                    Ok(Ok(stream)) => serve(TokioIo::new(stream), shared, peer, slot).await,
                     _ => tracing::debug!(%peer, "TLS handshake failed"),
                 },
             }
@@ -184,13 +186,14 @@ async fn accept_loop(
     connections.abort_all();
 }
 
-async fn serve<I>(io: I, shared: Arc<Shared>, peer: SocketAddr)
+async fn serve<I>(io: I, shared: Arc<Shared>, peer: SocketAddr, slot: Arc<OwnedSemaphorePermit>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, std::convert::Infallible>(handle(req, shared, peer).await) }
+        let slot = Arc::clone(&slot);
+        async move { Ok::<_, std::convert::Infallible>(handle(req, shared, peer, slot).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .max_buf_size(64 * 1024)
@@ -257,6 +260,7 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     shared: Arc<Shared>,
     peer: SocketAddr,
+    slot: Arc<OwnedSemaphorePermit>,
 ) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
@@ -306,6 +310,7 @@ async fn handle(
     h.insert("cache-control", HeaderValue::from_static("no-store"));
 
     tokio::spawn(async move {
+        let _slot = slot;
         let upgraded = match hyper::upgrade::on(req).await {
             Ok(u) => u,
             Err(e) => {

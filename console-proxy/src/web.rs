@@ -59,7 +59,10 @@ pub async fn serve(root: &Path, url_path: &str, head: bool) -> Response<Full<Byt
     };
     let mut r = Response::new(Full::new(if head { Bytes::new() } else { Bytes::from(body) }));
     let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_static(content_type(url_path)));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static(content_type(&file.to_string_lossy())),
+    );
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     r
