@@ -825,6 +825,35 @@ async fn console_scenario() {
         let _ = ws.close(None).await;
     }
 
+    // Disabling the account that minted a token ends its open session.
+    let r = admin
+        .post(
+            "/redfish/v1/AccountService/Accounts",
+            json!({"UserName": "operator", "Password": "operator-password-1", "RoleId": "Operator"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let account = r.header("location").expect("location").to_owned();
+    let operator = bmc.client().basic("operator", "operator-password-1");
+    let t = mint(&operator, &system, "KVMIP").await;
+    let (mut ws, _) = connect(t["WebSocketURL"].as_str().expect("url"), None, None)
+        .await
+        .expect("upgrade");
+    // The RFB greeting shows that the session is open.
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+    assert!(
+        matches!(first, Ok(Some(Ok(Message::Binary(_))))),
+        "the RFB greeting: {first:?}"
+    );
+    let r = admin.patch(&account, json!({"Enabled": false})).await;
+    assert!(r.status.is_success(), "{:?}", r.json);
+    let started = std::time::Instant::now();
+    expect_closed(&mut ws, "BMC ended the console session", Duration::from_secs(10)).await;
+    println!(
+        "session of a disabled account closed after {:?}",
+        started.elapsed()
+    );
+
     // Sessions end when their time is up (SESSION_MAX_S after minting).
     let t = mint(&admin, &system, "KVMIP").await;
     let (mut ws, _) = connect(t["WebSocketURL"].as_str().expect("url"), None, None)
@@ -848,6 +877,7 @@ async fn console_scenario() {
             && text.contains("closed Serial console")
             && text.contains("opened Spice console")
             && text.contains("session time limit")
+            && text.contains("may no longer open consoles")
         {
             break;
         }

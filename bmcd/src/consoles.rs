@@ -45,6 +45,9 @@ pub struct Minted {
     pub uses: u32,
 }
 
+/// How often bmcd checks that an open session's account may still open consoles.
+const ACCOUNT_CHECK: Duration = Duration::from_secs(2);
+
 struct OpenSession {
     system_id: String,
     token_hash: [u8; 32],
@@ -177,6 +180,17 @@ impl ConsoleService {
         });
     }
 
+    /// Whether the account still exists, is enabled and unlocked, and holds
+    /// `ConfigureComponents`.
+    fn account_allowed(&self, account_id: i64) -> bool {
+        self.auth.account(account_id).is_some_and(|a| {
+            a.enabled
+                && !self.auth.is_locked(&a)
+                && crate::privilege::Role::parse(&a.role_id)
+                    .is_some_and(|r| r.privileges().contains(Privilege::ConfigureComponents))
+        })
+    }
+
     /// Where console-proxy connects for this system's console, or why not.
     async fn target(&self, system_id: &str, kind: ConsoleKind) -> Result<Target, &'static str> {
         let s = match self.hypervisor.system(system_id.to_owned()).await {
@@ -209,7 +223,7 @@ impl ConsoleService {
     }
 
     /// Redeems one request; on success the session is registered as open.
-    async fn redeem(&self, req: &Redeem) -> (Answer, Option<(u64, String)>) {
+    async fn redeem(&self, req: &Redeem) -> (Answer, Option<(u64, String, i64)>) {
         let refuse = |reason: &str| {
             (
                 Answer::Refused {
@@ -272,13 +286,7 @@ impl ConsoleService {
             }
         };
         // The account must still exist, be usable and hold the privilege.
-        let allowed = self.auth.account(t.account_id).is_some_and(|a| {
-            a.enabled
-                && !self.auth.is_locked(&a)
-                && crate::privilege::Role::parse(&a.role_id)
-                    .is_some_and(|r| r.privileges().contains(Privilege::ConfigureComponents))
-        });
-        if !allowed {
+        if !self.account_allowed(t.account_id) {
             return refuse("the account that requested the token may no longer open consoles");
         }
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -296,7 +304,7 @@ impl ConsoleService {
                 target,
                 deadline: t.session_deadline,
             },
-            Some((id, t.user_name)),
+            Some((id, t.user_name, t.account_id)),
         )
     }
 
@@ -353,7 +361,7 @@ impl ConsoleService {
         if let (Answer::Refused { reason }, Some(req)) = (&answer, &req) {
             tracing::info!(system_id = %req.system_id, client = %req.client, reason, "console token refused");
         }
-        let (Some((id, user)), Some(req)) = (granted, req) else {
+        let (Some((id, user, account_id)), Some(req)) = (granted, req) else {
             return;
         };
         let kind = req.kind.redfish_name();
@@ -371,25 +379,33 @@ impl ConsoleService {
                 Answer::Granted { deadline, .. } => *deadline,
                 Answer::Refused { .. } => now_unix(),
             };
-            let wait = Duration::from_secs(u64::try_from(deadline - now_unix()).unwrap_or(0) + 60);
             let mut rest = Vec::new();
-            if let Ok(Ok(n)) = tokio::time::timeout(
-                wait,
-                (&mut reader)
-                    .take(MAX_LINE_BYTES as u64)
-                    .read_until(b'\n', &mut rest),
-            )
-            .await
-            {
-                if n > 0 {
-                    if let Ok(c) = serde_json::from_slice::<Closed>(&rest) {
-                        reason = format!(
-                            "{}; {} bytes to client, {} from client",
-                            c.reason, c.bytes_to_client, c.bytes_from_client
-                        );
+            // read_until keeps what it read in `rest` when select! drops it.
+            let mut line_in = (&mut reader).take(MAX_LINE_BYTES as u64);
+            let mut check = tokio::time::interval(ACCOUNT_CHECK);
+            check.tick().await;
+            reason = loop {
+                tokio::select! {
+                    r = line_in.read_until(b'\n', &mut rest) => {
+                        break match (r, serde_json::from_slice::<Closed>(&rest)) {
+                            (Ok(n), Ok(c)) if n > 0 => format!(
+                                "{}; {} bytes to client, {} from client",
+                                c.reason, c.bytes_to_client, c.bytes_from_client
+                            ),
+                            _ => "connection closed".to_owned(),
+                        };
+                    }
+                    _ = check.tick() => {
+                        // Closing the line ends the session at console-proxy.
+                        if !self.account_allowed(account_id) {
+                            break "ended by bmcd: the account may no longer open consoles".to_owned();
+                        }
+                        if now_unix() > deadline + 5 {
+                            break "ended by bmcd: past the session deadline".to_owned();
+                        }
                     }
                 }
-            }
+            };
         }
         self.open
             .lock()
