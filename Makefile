@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8443
 LIBVIRT_URI ?= test:///default
 RUN_STATE ?= target/run-state
 
-.PHONY: all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test
+.PHONY: clients all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test
 
 all: build
 
@@ -37,8 +37,13 @@ fmt-check:
 lint: deps
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-unit: deps
+unit: deps clients
 	$(CARGO) test --locked --workspace
+
+# The vendor-side Python clients (sushy, sushy-oem-idrac, proliantutils) the
+# tests drive bmcd with, in venvs under target/, made once from PyPI.
+clients:
+	@./scripts/python-clients.sh
 
 conformance: build
 	./tests/conformance/run.sh

@@ -679,3 +679,102 @@ async fn bmcd_reconnects_when_libvirtd_restarts() {
     .await
     .expect("took too long");
 }
+
+/// The vendor Python clients' venvs (scripts/python-clients.sh, idempotent).
+async fn persona_python(venv: &str) -> PathBuf {
+    run(&mut Command::new(repo().join("scripts/python-clients.sh"))).await;
+    repo().join("target/persona-venvs").join(venv).join("bin/python")
+}
+
+/// A per-VM endpoint for the lab's guest; returns where it listens.
+async fn persona_endpoint(lab: &Lab, persona: &str, ip: &str, user: &str, password: &str) -> String {
+    let r = lab
+        .admin()
+        .post(
+            "/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints",
+            json!({"SystemId": lab.uuid, "Persona": persona, "Address": format!("{ip}:0"),
+                   "UserName": user, "Password": password}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    r.json["ListeningOn"].as_str().expect("listening").to_owned()
+}
+
+/// A vendor client's virtual media boot (tests/personas/*_vmedia_boot.py)
+/// must boot the guest from the ISO once, then from its disk again.
+async fn vendor_vmedia_boot(
+    name: &str,
+    persona: &str,
+    ip: &str,
+    venv: &str,
+    script: &str,
+    url_of: fn(&str) -> String,
+) {
+    let python = persona_python(venv).await;
+    let env = [("GUEST_BOOT", "firmware"), ("GUEST_BOOT_ORDER", "hd")];
+    let lab = Lab::start(name, true, &env).await;
+    let server = serve("build-boot-iso.sh", "/persona-boot.iso").await;
+    let at = persona_endpoint(&lab, persona, ip, "vendor", "vendor-pass-1").await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        Command::new(&python)
+            .arg(repo().join("tests/personas").join(script))
+            .arg(url_of(&at))
+            .arg("vendor")
+            .arg("vendor-pass-1")
+            .arg(server.url("/persona-boot.iso"))
+            .env("PYTHONWARNINGS", "ignore")
+            .output(),
+    )
+    .await
+    .expect("client timed out")
+    .expect("client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("PASS powered on"), "{stdout}");
+    // The guest really booted the inserted ISO...
+    wait_source(&lab.serial, "cdrom").await;
+    assert_eq!(lab.domstate().await, "running");
+    // ...once: the next restart boots the disk.
+    lab.reset("ForceRestart").await;
+    wait_source(&lab.serial, "disk").await;
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn idrac9_persona_boots_the_virtual_cd_for_sushy_dell() {
+    tokio::time::timeout(Duration::from_secs(480), async {
+        vendor_vmedia_boot(
+            "redfin-idrac",
+            "idrac9",
+            "127.0.0.2",
+            "sushy",
+            "idrac_vmedia_boot.py",
+            |at| format!("https://{at}"),
+        )
+        .await;
+    })
+    .await
+    .expect("took too long");
+}
+
+#[tokio::test]
+async fn ilo5_persona_boots_the_virtual_cd_for_proliantutils() {
+    tokio::time::timeout(Duration::from_secs(480), async {
+        vendor_vmedia_boot(
+            "redfin-ilo",
+            "ilo5",
+            "127.0.0.3",
+            "proliantutils",
+            "ilo_vmedia_boot.py",
+            str::to_owned,
+        )
+        .await;
+    })
+    .await
+    .expect("took too long");
+}

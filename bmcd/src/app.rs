@@ -37,6 +37,10 @@ pub struct App {
     pub logs: Arc<Logs>,
     pub consoles: Arc<ConsoleService>,
     pub router: Router,
+    /// The personas' own routes (OEM resources and actions).
+    pub personas: crate::personas::Routers,
+    /// The listeners of the per-VM BMC endpoints.
+    pub endpoints: crate::personas::endpoints::EndpointManager,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,
     /// Serializes conditional writes (`If-Match`), so that of several writers

@@ -42,6 +42,24 @@ pub struct Config {
     pub shutdown_grace_s: u64,
     /// Consoles: see [`ConsoleConfig`].
     pub console: ConsoleConfig,
+    /// Per-VM BMC endpoints to create at start-up when they do not exist yet
+    /// (`[[endpoint]]` tables in the file).
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// One `[[endpoint]]` of the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EndpointConfig {
+    pub id: String,
+    /// The domain's UUID or name.
+    pub system: String,
+    /// `generic`, `ilo5` or `idrac9`.
+    pub persona: String,
+    /// `ADDRESS:PORT` of its HTTPS listener.
+    pub address: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
 }
 
 /// How bmcd mints console tokens and serves console-proxy.
@@ -104,6 +122,7 @@ impl Default for Config {
             log_retention: 10_000,
             shutdown_grace_s: 10,
             console: ConsoleConfig::default(),
+            endpoints: Vec::new(),
         }
     }
 }
@@ -138,6 +157,7 @@ struct FileConfig {
     console_max_sessions: Option<u32>,
     console_max_sessions_total: Option<u32>,
     console_spice_token_uses: Option<u32>,
+    endpoint: Option<Vec<EndpointConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +271,9 @@ impl Config {
         }
         if let Some(v) = f.console_spice_token_uses {
             c.spice_token_uses = v;
+        }
+        if let Some(e) = f.endpoint {
+            self.endpoints = e;
         }
     }
 
@@ -390,6 +413,18 @@ impl Config {
         }
         if self.admin_user.is_empty() {
             return Err(ConfigError::Invalid("admin user name is empty".into()));
+        }
+        for e in &self.endpoints {
+            let bad = |why: &str| Err(ConfigError::Invalid(format!("endpoint '{}': {why}", e.id)));
+            if crate::personas::PersonaKind::parse(&e.persona).is_none() {
+                return bad("persona must be generic, ilo5 or idrac9");
+            }
+            if e.address.parse::<SocketAddr>().is_err() {
+                return bad("address must be ADDRESS:PORT");
+            }
+            if e.user.is_some() != e.password.is_some() {
+                return bad("user and password go together");
+            }
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ pub mod logs;
 pub mod media;
 pub mod model;
 pub mod outbound;
+pub mod personas;
 pub mod privilege;
 pub mod registries;
 pub mod resources;
@@ -74,12 +75,14 @@ pub struct Running {
     followers: Vec<JoinHandle<()>>,
     auth: Arc<Authority>,
     logs: Arc<logs::Logs>,
+    app: Arc<App>,
 }
 
 impl Running {
     /// Stops accepting, drains in-flight requests, saves session state.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        self.app.endpoints.stop_all().await;
         for t in self.tasks {
             let _ = t.await;
         }
@@ -239,6 +242,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&logs),
         config.libvirt_uri.clone(),
     );
+    let limits = http::server::Limits {
+        max_connections: config.max_connections,
+        max_header_bytes: config.max_header_bytes,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
+    };
+    let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
     let app = Arc::new(App {
         consoles: Arc::clone(&consoles),
         hypervisor,
@@ -250,6 +261,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         events,
         logs: Arc::clone(&logs),
         router: router::Router::new(router::all_routes()),
+        personas: personas::Routers::new(),
+        endpoints,
         service: ServiceInfo {
             uuid,
             host_name,
@@ -263,19 +276,44 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let limits = http::server::Limits {
-        max_connections: config.max_connections,
-        max_header_bytes: config.max_header_bytes,
-        handshake_timeout: Duration::from_secs(10),
-        header_read_timeout: Duration::from_secs(30),
-        shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
-    };
+    let persona_watch = personas::watch(Arc::clone(&app));
+    let stored = app.store.endpoints().await.map_err(start_err("state database"))?;
+    for rec in &stored {
+        if let Err(e) = app.endpoints.start(Arc::clone(&app), rec).await {
+            tracing::error!(endpoint = %rec.id, error = %e, "BMC endpoint not started");
+        }
+    }
+    // Endpoints of the configuration file are made once; afterwards they are
+    // state like the ones made through the OEM API.
+    for e in config
+        .endpoints
+        .iter()
+        .filter(|e| !stored.iter().any(|s| s.id == e.id))
+    {
+        let new = resources::bmc_endpoints::NewEndpoint {
+            id: Some(e.id.clone()),
+            system: e.system.clone(),
+            persona: e.persona.clone(),
+            address: e.address.clone(),
+            user: e.user.clone(),
+            password: e.password.clone(),
+            role: None,
+        };
+        resources::bmc_endpoints::create(&app, new).await.map_err(|err| {
+            StartError(format!(
+                "endpoint '{}': {}",
+                e.id,
+                err.body()["error"]["@Message.ExtendedInfo"][0]["Message"]
+            ))
+        })?;
+    }
     let mut tasks = vec![tokio::spawn(http::server::serve_https(
         listener,
         tls,
-        app,
+        Arc::clone(&app),
         limits,
         shutdown_rx.clone(),
+        None,
     ))];
     tasks.push(tokio::spawn(
         consoles.serve(console_listener, shutdown_rx.clone()),
@@ -312,8 +350,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![boot_watch, event_delivery, event_follow, log_writer],
+        followers: vec![
+            boot_watch,
+            event_delivery,
+            event_follow,
+            log_writer,
+            persona_watch,
+        ],
         auth,
         logs: Arc::clone(&logs),
+        app,
     })
 }

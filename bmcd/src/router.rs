@@ -31,6 +31,9 @@ pub struct Request {
     /// `None` only on open routes.
     pub principal: Option<Principal>,
     pub client: SocketAddr,
+    /// The per-VM BMC endpoint the request came in on; `None` on the
+    /// aggregate listener.
+    pub endpoint: Option<Arc<crate::personas::Endpoint>>,
 }
 
 impl Request {
@@ -170,6 +173,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::event_service::routes());
     routes.extend(resources::log_services::routes());
     routes.extend(resources::virtual_media::routes());
+    routes.extend(resources::bmc_endpoints::routes());
     routes
 }
 
@@ -288,6 +292,27 @@ impl Router {
         } else {
             Some(methods.join(", "))
         }
+    }
+
+    /// `path` spelled as a route spells its literal segments, when it matches
+    /// one ignoring ASCII case (iLO clients write `systems/1/bios`).
+    pub fn canonical_case(&self, path: &str) -> Option<String> {
+        let parts: Vec<&str> = normalize(path).split('/').skip(1).collect();
+        self.routes.iter().find_map(|c| {
+            if c.segments.len() != parts.len() {
+                return None;
+            }
+            let mut out = String::with_capacity(path.len());
+            for (seg, part) in c.segments.iter().zip(&parts) {
+                out.push('/');
+                match seg {
+                    Segment::Literal(l) if l.eq_ignore_ascii_case(part) => out.push_str(l),
+                    Segment::Param if !part.is_empty() => out.push_str(part),
+                    _ => return None,
+                }
+            }
+            Some(out)
+        })
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the DMTF conformance tools against a fresh bmcd on loopback (libvirt test driver):
-#   gated:    Redfish Service Validator (0 failures) and the Use-Case Checkers
-#             AccountManagement, PowerControl, BootOverride and QueryParameters;
+#   gated:    Redfish Service Validator (0 failures) on the aggregate tree and on
+#             each persona's tree (iDRAC 9, iLO 5 endpoints), and the Use-Case
+#             Checkers AccountManagement, PowerControl, BootOverride and QueryParameters;
 #   reported: the Protocol Validator (its open items are listed in docs/conformance.md).
 # Needs ../shared/redfish-conformance beside the repository (or REDFIN_CONFORMANCE).
 # Results: target/conformance/.
@@ -39,6 +40,17 @@ URL=https://127.0.0.1:$PORT
 status=0
 OUT_DIR=$OUT/gated TOOLS="service usecase" UCC_TESTS="AccountManagement PowerControl BootOverride QueryParameters" TOOL_TIMEOUT=900 \
   "$HARNESS/bin/validate.sh" "$URL" admin "$PASSWORD" || status=$?
+# Each persona's tree: a per-VM endpoint per persona, on its own loopback address.
+for persona in idrac9:127.0.0.2 ilo5:127.0.0.3; do
+  name=${persona%%:*}; ip=${persona#*:}
+  at=$(curl -sk -u "admin:$PASSWORD" -H 'Content-Type: application/json' \
+         -d "{\"Id\":\"$name\",\"SystemId\":\"test\",\"Persona\":\"$name\",\"Address\":\"$ip:0\"}" \
+         "$URL/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints" \
+       | python3 -c 'import json,sys; print(json.load(sys.stdin).get("ListeningOn") or "")')
+  if [ -z "$at" ]; then echo "conformance: could not create the $name endpoint" >&2; status=1; continue; fi
+  OUT_DIR=$OUT/gated/persona-$name TOOLS="service" TOOL_TIMEOUT=900 \
+    "$HARNESS/bin/validate.sh" "https://$at" admin "$PASSWORD" || status=$?
+done
 OUT_DIR=$OUT/protocol TOOLS="protocol" TOOL_TIMEOUT=600 \
   "$HARNESS/bin/validate.sh" "$URL" admin "$PASSWORD" || echo "conformance: protocol validator open items: $OUT/protocol/protocol/failures.txt (reported, not gated)"
 if ! kill -0 "$BMCD_PID" 2>/dev/null; then echo "conformance: bmcd died" >&2; cat "$OUT/bmcd.log"; exit 1; fi

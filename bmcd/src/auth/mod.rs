@@ -197,6 +197,12 @@ fn is_locked(a: &AccountRecord, now: i64) -> bool {
     a.locked_until > now
 }
 
+/// The endpoint an account belongs to (`USER@ENDPOINT`), or `None` for the
+/// BMC's own accounts.
+pub fn endpoint_of(user_name: &str) -> Option<&str> {
+    user_name.split_once('@').map(|(_, ep)| ep)
+}
+
 fn role_of(a: &AccountRecord) -> Role {
     Role::parse(&a.role_id).unwrap_or(Role::ReadOnly)
 }
@@ -705,6 +711,84 @@ impl Authority {
             }
         }
         Ok(a)
+    }
+
+    /// Creates the own account of a per-VM BMC endpoint. It is stored as
+    /// `USER@ENDPOINT` (`@` cannot occur in other account names), logs in as
+    /// `USER` on that endpoint only, and goes away with the endpoint.
+    pub async fn create_endpoint_account(
+        &self,
+        endpoint: &str,
+        user: &str,
+        password: String,
+        role: Role,
+    ) -> Result<AccountRecord, AccountError> {
+        if !valid_user_name(user) || !valid_user_name(endpoint) {
+            return Err(AccountError::BadUserName(user.to_owned()));
+        }
+        self.check_password(&password)?;
+        let user_name = format!("{user}@{endpoint}");
+        if self.state().accounts.iter().any(|a| a.user_name == user_name) {
+            return Err(AccountError::UserNameTaken(user.to_owned()));
+        }
+        let hash = self.hash_password(password).await?;
+        let record = AccountRecord {
+            id: 0,
+            user_name,
+            password_hash: hash,
+            role_id: role.id().to_owned(),
+            enabled: true,
+            failed_logins: 0,
+            last_failure: 0,
+            locked_until: 0,
+            password_change_required: false,
+        };
+        let record = match self.store.insert_account(record).await {
+            Ok(r) => r,
+            Err(StoreError::Conflict(_)) => return Err(AccountError::UserNameTaken(user.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        self.state().accounts.push(record.clone());
+        Ok(record)
+    }
+
+    /// Removes the accounts (and so the sessions) of an endpoint.
+    pub async fn delete_endpoint_accounts(&self, endpoint: &str) -> Result<(), AccountError> {
+        let ids: Vec<i64> = self
+            .state()
+            .accounts
+            .iter()
+            .filter(|a| endpoint_of(&a.user_name) == Some(endpoint))
+            .map(|a| a.id)
+            .collect();
+        for id in ids {
+            self.store.delete_account(id).await?;
+            let mut st = self.state();
+            st.accounts.retain(|a| a.id != id);
+            st.sessions.retain(|_, s| s.account_id != id);
+            st.basic_cache.retain(|_, (aid, _)| *aid != id);
+        }
+        Ok(())
+    }
+
+    /// Like [`Authority::authenticate_password`], on the listener of
+    /// `endpoint`: the endpoint's own account first, then the BMC's accounts.
+    pub async fn authenticate_password_at(
+        &self,
+        endpoint: Option<&str>,
+        user: &str,
+        pass: &str,
+    ) -> Result<Principal, RedfishError> {
+        if let Some(ep) = endpoint {
+            let scoped = format!("{user}@{ep}");
+            let exists = self.state().accounts.iter().any(|a| a.user_name == scoped);
+            if exists {
+                return self.authenticate_password(&scoped, pass).await;
+            }
+        } else if user.contains('@') {
+            return Err(RedfishError::login_failed());
+        }
+        self.authenticate_password(user, pass).await
     }
 
     pub async fn delete_account(&self, id: i64) -> Result<(), AccountError> {

@@ -27,8 +27,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::RedfishError;
+use crate::personas::Endpoint;
 use crate::privilege::Required;
-use crate::router::{normalize, Match, Reply, Request};
+use crate::router::{normalize, Match, Reply, Request, Router};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -54,6 +55,7 @@ pub async fn serve_https(
     app: Arc<App>,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
+    endpoint: Option<Arc<Endpoint>>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -78,6 +80,7 @@ pub async fn serve_https(
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let app = Arc::clone(&app);
+                let endpoint = endpoint.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let _permit = permit;
@@ -92,7 +95,7 @@ pub async fn serve_https(
                             return;
                         }
                     };
-                    let service = service_fn(move |req| handle(Arc::clone(&app), peer, req));
+                    let service = service_fn(move |req| handle(Arc::clone(&app), endpoint.clone(), peer, req));
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(limits.header_read_timeout)
@@ -172,18 +175,20 @@ fn redirect_response(req: &hyper::Request<Incoming>, https_port: u16) -> Respons
 /// One request, start to end. Never fails: every error becomes a Redfish error body.
 async fn handle(
     app: Arc<App>,
+    endpoint: Option<Arc<Endpoint>>,
     client: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let head = method == Method::HEAD;
-    let outcome = dispatch(&app, client, req).await;
+    let outcome = dispatch(&app, endpoint.as_ref(), client, req).await;
     let (resp, user) = match outcome {
-        Ok((reply, req_path, user, if_none_match)) => {
-            (render(&app, &method, &req_path, reply, if_none_match), user)
-        }
-        Err((e, user)) => (render_error(e), user),
+        Ok(d) => (
+            render(&method, d.router, &d.path, d.reply, d.etag, d.if_none_match),
+            d.user,
+        ),
+        Err((e, user)) => (render_error(e, endpoint.as_deref()), user),
     };
     let status = resp.status();
     // Audited: every state-changing request of an authenticated caller, and
@@ -213,21 +218,66 @@ async fn handle(
     Ok(resp)
 }
 
-type Dispatched = (Reply, String, Option<String>, Option<String>);
+/// A handled request, ready to render.
+struct Dispatched<'a> {
+    reply: Reply,
+    /// The router that served it (for `Allow`) and the path it matched.
+    router: &'a Router,
+    path: String,
+    user: Option<String>,
+    if_none_match: Option<String>,
+    /// The ETag of the canonical representation (a persona's rendering of
+    /// a resource carries the same ETag as the canonical one).
+    etag: Option<String>,
+}
 
-async fn dispatch(
-    app: &Arc<App>,
+/// The path a request names, and the router that serves it: the persona's
+/// own routes first, then the canonical routes through the persona's path map.
+fn resolve<'a>(
+    app: &'a App,
+    endpoint: Option<&Arc<Endpoint>>,
+    method: &Method,
+    raw: &str,
+) -> (String, &'a Router) {
+    let norm = normalize(raw);
+    let Some(ep) = endpoint else {
+        return (norm.to_owned(), &app.router);
+    };
+    let own = app.personas.of(ep.persona);
+    let own_path = if ep.ignores_case() {
+        own.canonical_case(norm).unwrap_or_else(|| norm.to_owned())
+    } else {
+        norm.to_owned()
+    };
+    if matches!(own.find(method, &own_path), Match::Found(..)) {
+        return (own_path, own);
+    }
+    let mut canonical = ep.to_canonical(norm);
+    if ep.ignores_case() {
+        if let Some(c) = app.router.canonical_case(&canonical) {
+            canonical = c;
+        }
+    }
+    (canonical, &app.router)
+}
+
+async fn dispatch<'a>(
+    app: &'a Arc<App>,
+    endpoint: Option<&Arc<Endpoint>>,
     client: SocketAddr,
     req: hyper::Request<Incoming>,
-) -> Result<Dispatched, (RedfishError, Option<String>)> {
+) -> Result<Dispatched<'a>, (RedfishError, Option<String>)> {
     let method = req.method().clone();
     let raw_path = req.uri().path().to_owned();
-    let path = normalize(&raw_path).to_owned();
+    let trailing_slash = raw_path.len() > 1 && raw_path.ends_with('/');
+    let (path, router) = resolve(app, endpoint, &method, &raw_path);
+    let persona_route = !std::ptr::eq(router, &app.router);
+    let in_scope = persona_route || endpoint.is_none_or(|ep| ep.in_scope(&path));
     let query = req.uri().query().map(str::to_owned);
 
-    let found = match app.router.find(&method, &path) {
-        Match::Found(route, params) => Some((route, params)),
-        Match::MethodNotAllowed(_) | Match::NotFound => None,
+    let found = match router.find(&method, &path) {
+        Match::Found(route, params) if in_scope => Some((route, params)),
+        _ => None,
     };
     let open = matches!(found, Some((route, _)) if route.required == Required::Open);
 
@@ -240,13 +290,18 @@ async fn dispatch(
         let wants_expand = query.as_deref().is_some_and(|q| q.contains("$expand"));
         let has_credentials =
             req.headers().contains_key("x-auth-token") || req.headers().contains_key(header::AUTHORIZATION);
-        if wants_expand && has_credentials {
-            authenticate(app, req.headers()).await.ok()
+        // A persona may show more to a logged-in caller (iLO's root does).
+        if (wants_expand || endpoint.is_some()) && has_credentials {
+            authenticate(app, endpoint, req.headers()).await.ok()
         } else {
             None
         }
     } else {
-        Some(authenticate(app, req.headers()).await.map_err(|e| (e, None))?)
+        Some(
+            authenticate(app, endpoint, req.headers())
+                .await
+                .map_err(|e| (e, None))?,
+        )
     };
     let user = principal.as_ref().map(|p| p.user_name.clone());
     let fail = |e: RedfishError| (e, user.clone());
@@ -254,8 +309,8 @@ async fn dispatch(
     let (route, params) = match found {
         Some(f) => f,
         None => {
-            return Err(fail(match app.router.find(&method, &path) {
-                Match::MethodNotAllowed(allow) => RedfishError::method_not_allowed(allow),
+            return Err(fail(match router.find(&method, &path) {
+                Match::MethodNotAllowed(allow) if in_scope => RedfishError::method_not_allowed(allow),
                 _ => RedfishError::no_such_uri(&raw_path),
             }))
         }
@@ -318,6 +373,20 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let principal_for_expand = principal.clone();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    // What a persona's decoration sees of the request.
+    let context = Request {
+        app: Arc::clone(app),
+        method: method.clone(),
+        path: path.clone(),
+        params: params.clone(),
+        query: None,
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        principal: principal.clone(),
+        client,
+        endpoint: endpoint.cloned(),
+    };
     let request = Request {
         app: Arc::clone(app),
         method,
@@ -328,15 +397,74 @@ async fn dispatch(
         body,
         principal,
         client,
+        endpoint: endpoint.cloned(),
     };
     let reply = (route.handler)(request).await.map_err(fail)?;
     let mut reply = paging
         .apply(&path, query_for_links.as_deref(), reply)
         .map_err(fail)?;
+    let etag = match &reply {
+        Reply::Json { status, body, .. } if is_read && *status == StatusCode::OK => {
+            Some(etag_of(&serde_json::to_vec(body).unwrap_or_default()))
+        }
+        _ => None,
+    };
     if let (Some(how), Reply::Json { body, .. }) = (expansion, &mut reply) {
         expand(app, client, principal_for_expand, body, how).await;
     }
-    Ok((reply, path, user, if_none_match))
+    if let Some(ep) = endpoint {
+        present(
+            &context,
+            ep,
+            route.path,
+            persona_route,
+            trailing_slash,
+            &mut reply,
+        )
+        .await;
+    }
+    Ok(Dispatched {
+        reply,
+        router,
+        path,
+        user,
+        if_none_match,
+        etag,
+    })
+}
+
+/// A reply as the endpoint's persona shows it: decorated with the vendor's
+/// identity and OEM sections, links and `Location` in the persona's spelling.
+async fn present(
+    context: &Request,
+    ep: &Arc<Endpoint>,
+    template: &str,
+    persona_route: bool,
+    trailing_slash: bool,
+    reply: &mut Reply,
+) {
+    match reply {
+        Reply::Json { body, headers, .. } => {
+            if !persona_route {
+                crate::personas::decorate(context, ep, template, body).await;
+            }
+            ep.present(body, trailing_slash);
+            for (name, value) in headers.iter_mut() {
+                if name.eq_ignore_ascii_case("location") {
+                    if let Some(v) = value
+                        .to_str()
+                        .ok()
+                        .map(|l| ep.to_persona(l))
+                        .and_then(|l| HeaderValue::from_str(&l).ok())
+                    {
+                        *value = v;
+                    }
+                }
+            }
+        }
+        Reply::Moved { location } => *location = ep.to_persona(location),
+        _ => {}
+    }
 }
 
 fn allowed_before_password_change(method: &Method, template: &str, params: &[String], p: &Principal) -> bool {
@@ -351,10 +479,20 @@ fn allowed_before_password_change(method: &Method, template: &str, params: &[Str
     }
 }
 
-async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, RedfishError> {
+async fn authenticate(
+    app: &App,
+    endpoint: Option<&Arc<Endpoint>>,
+    headers: &HeaderMap,
+) -> Result<Principal, RedfishError> {
+    let scope = endpoint.map(|e| e.id.as_str());
     if let Some(token) = headers.get("x-auth-token") {
         let token = token.to_str().map_err(|_| RedfishError::unauthorized())?;
-        return app.auth.authenticate_token(token);
+        let p = app.auth.authenticate_token(token)?;
+        // An endpoint's own account works on that endpoint only.
+        return match crate::auth::endpoint_of(&p.user_name) {
+            Some(ep) if Some(ep) != scope => Err(RedfishError::unauthorized()),
+            _ => Ok(p),
+        };
     }
     if let Some(authz) = headers.get(header::AUTHORIZATION) {
         let authz = authz.to_str().map_err(|_| RedfishError::unauthorized())?;
@@ -368,7 +506,7 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, Redfi
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(RedfishError::unauthorized)?;
         let (user, pass) = decoded.split_once(':').ok_or_else(RedfishError::unauthorized)?;
-        return app.auth.authenticate_password(user, pass).await;
+        return app.auth.authenticate_password_at(scope, user, pass).await;
     }
     Err(RedfishError::unauthorized())
 }
@@ -541,6 +679,7 @@ async fn read_resource(
         body: Bytes::new(),
         principal,
         client,
+        endpoint: None,
     };
     match (route.handler)(request).await? {
         Reply::Json { body, .. } => Ok(Some(body)),
@@ -679,7 +818,8 @@ fn etag_list_matches(list: &str, current: Option<&str>) -> bool {
         return current.is_some();
     }
     let Some(current) = current else { return false };
-    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    // Weak or strong, quoted or not (sushy sends iLO's BIOS ETag bare).
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").trim_matches('"').to_owned();
     list.split(',').any(|t| opaque(t) == opaque(current))
 }
 
@@ -710,10 +850,11 @@ fn base_headers(h: &mut HeaderMap) {
 }
 
 fn render(
-    app: &App,
     method: &Method,
+    router: &Router,
     path: &str,
     reply: Reply,
+    etag: Option<String>,
     if_none_match: Option<String>,
 ) -> Response<Body> {
     let is_read = *method == Method::GET || *method == Method::HEAD;
@@ -724,7 +865,7 @@ fn render(
             headers,
         } => {
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let etag = (is_read && status == StatusCode::OK).then(|| etag_of(&bytes));
+            let etag = (is_read && status == StatusCode::OK).then(|| etag.unwrap_or_else(|| etag_of(&bytes)));
             let not_modified =
                 matches!((&etag, &if_none_match), (Some(e), Some(inm)) if etag_list_matches(inm, Some(e)));
             let mut resp = if not_modified {
@@ -782,11 +923,7 @@ fn render(
         }
     };
     if is_read {
-        if let Some(allow) = app
-            .router
-            .allow(path)
-            .and_then(|a| HeaderValue::from_str(&a).ok())
-        {
+        if let Some(allow) = router.allow(path).and_then(|a| HeaderValue::from_str(&a).ok()) {
             resp.headers_mut().insert(header::ALLOW, allow);
         }
     }
@@ -842,10 +979,14 @@ impl hyper::body::Body for SseBody {
     }
 }
 
-fn render_error(e: RedfishError) -> Response<Body> {
-    let bytes = serde_json::to_vec(&e.body()).unwrap_or_default();
+fn render_error(e: RedfishError, endpoint: Option<&Endpoint>) -> Response<Body> {
+    let (status, body) = match endpoint {
+        Some(ep) => ep.error(&e),
+        None => (e.status, e.body()),
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut resp = Response::new(full(bytes));
-    *resp.status_mut() = e.status;
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -559,9 +559,38 @@ pub fn cdrom_with_source(xml: &str, target: &str, source: Option<&str>) -> Resul
     Ok(out)
 }
 
+/// The whole definition with the CD drive `target` holding `source`, for
+/// drivers that can redefine a domain but not update one device of its
+/// stored definition (libvirt's test driver).
+pub fn with_cdrom_source(xml: &str, target: &str, source: Option<&str>) -> Result<String, DomainXmlError> {
+    let element = cdrom_with_source(xml, target, source)?;
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let range = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk") && n.attribute("device") == Some("cdrom"))
+        .find(|n| child(*n, "target").and_then(|t| t.attribute("dev")) == Some(target))
+        .ok_or_else(|| DomainXmlError(format!("no CD drive {target}")))?
+        .range();
+    let mut out = xml.to_owned();
+    out.replace_range(range, &element);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_definition_gets_the_new_cd() {
+        let xml = "<domain><devices><disk type='file' device='disk'><target dev='vda'/></disk>\
+                   <disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk></devices></domain>";
+        let out = with_cdrom_source(xml, "sda", Some("/m/a.iso")).expect("rewrites");
+        assert!(out.contains("<disk type='file' device='cdrom'><source file='/m/a.iso'/><target dev='sda' bus='sata'/></disk>"), "{out}");
+        assert!(out.contains("<target dev='vda'/>"));
+        let back = with_cdrom_source(&out, "sda", None).expect("rewrites");
+        assert_eq!(back, xml);
+        assert!(with_cdrom_source(xml, "sdz", None).is_err());
+    }
 
     const Q35_UEFI: &str = r#"<domain type='qemu'>
   <name>node-1</name>

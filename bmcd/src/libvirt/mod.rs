@@ -419,6 +419,14 @@ fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> 
             .map_err(|e| map_err(e, id))?;
         let element = domain_xml::cdrom_with_source(&stored, drive, source).map_err(failed)?;
         if let Err(e) = dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force) {
+            // A driver without device updates (libvirt's test driver) can
+            // still take the whole definition, when nothing runs to match.
+            let unsupported = matches!(map_err(e.clone(), id), HypervisorError::Unsupported(_));
+            if unsupported && undo_live.is_none() {
+                let new = domain_xml::with_cdrom_source(&stored, drive, source).map_err(failed)?;
+                conn.define_domain_xml(&new).map_err(|e| map_err(e, id))?;
+                return Ok(());
+            }
             // Put the running instance back as it was: both change, or neither.
             if let Some(live) = undo_live {
                 let before = domain_xml::parse(&live)

@@ -3,6 +3,7 @@
 
 pub mod account_service;
 pub mod bios;
+pub mod bmc_endpoints;
 pub mod chassis;
 pub mod consoles;
 pub mod event_service;

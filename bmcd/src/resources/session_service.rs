@@ -115,7 +115,12 @@ async fn post_session(req: Request) -> Result<Reply, RedfishError> {
     let user = body.required("UserName", user)?;
     let password = body.required("Password", password)?;
     body.finish()?;
-    let who = req.app.auth.authenticate_password(&user, &password).await?;
+    let scope = req.endpoint.as_ref().map(|e| e.id.as_str());
+    let who = req
+        .app
+        .auth
+        .authenticate_password_at(scope, &user, &password)
+        .await?;
     let (session, token) = req
         .app
         .auth

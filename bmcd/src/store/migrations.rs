@@ -128,7 +128,37 @@ const MIGRATIONS: &[&str] = &[
         origin TEXT NOT NULL
     );
     CREATE INDEX log_entries_by_log ON log_entries(log, id);",
-    // 7: console tokens
+    // 7: per-VM BMC endpoints with their persona, the vendor jobs a persona
+    // shows (iDRAC JID_...), and vendor BIOS attributes that exist only in a
+    // persona's registry
+    "CREATE TABLE bmc_endpoints (
+        id TEXT PRIMARY KEY,
+        system_id TEXT NOT NULL,
+        persona TEXT NOT NULL,
+        listen TEXT NOT NULL UNIQUE,
+        user_name TEXT,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE persona_jobs (
+        id TEXT PRIMARY KEY,
+        system_id TEXT NOT NULL,
+        job_type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        percent INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        completed INTEGER
+    );
+    CREATE TABLE persona_attributes (
+        system_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        current TEXT NOT NULL,
+        pending TEXT,
+        PRIMARY KEY (system_id, name)
+    );",
+    // 8: console tokens
     CONSOLE_TOKENS,
 ];
 

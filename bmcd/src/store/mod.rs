@@ -2,6 +2,8 @@
 //! callers send it jobs and await the answer. `rusqlite` never leaves this module.
 
 mod migrations;
+mod personas;
+pub use personas::{AttributeRecord, EndpointRecord, JobRecord};
 
 use std::path::Path;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
