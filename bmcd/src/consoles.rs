@@ -462,6 +462,30 @@ mod tests {
         assert_eq!(uri_host("test:///default"), None);
     }
 
+    #[tokio::test]
+    async fn the_socket_is_private_unless_a_group_is_given() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("bmcd-console-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("console.sock");
+        let l = bind_socket(&path, None).expect("binds");
+        let m = std::fs::metadata(&path).expect("socket");
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+        drop(l);
+        // A stale socket is replaced; the group (here our own) gets 0660.
+        let gid = m.gid();
+        let _l = bind_socket(&path, Some(gid)).expect("rebinds");
+        let m = std::fs::metadata(&path).expect("socket");
+        assert_eq!((m.permissions().mode() & 0o777, m.gid()), (0o660, gid));
+        // Anything else at that path is left alone.
+        let file = dir.join("not-a-socket");
+        std::fs::write(&file, "x").expect("write");
+        assert!(bind_socket(&file, None).is_err());
+        assert_eq!(std::fs::read_to_string(&file).expect("kept"), "x");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn tokens_hash_to_sha256() {
         let h = token_hash("abc");
