@@ -15,8 +15,9 @@ all: build
 deps:
 	@./scripts/install-deps.sh
 
+# bmcd and console-proxy (the workspace's default members).
 build: deps
-	$(CARGO) build --locked
+	$(CARGO) build --locked -p bmcd -p console-proxy
 
 # The release build for size (docs/performance.md): panic=abort needs no unwind
 # tables, so neither the Rust code nor the C code (SQLite) gets them.
@@ -24,7 +25,7 @@ RELEASE_RUSTFLAGS ?= -C force-unwind-tables=no
 RELEASE_CFLAGS ?= -fno-asynchronous-unwind-tables -fno-unwind-tables
 
 release: deps
-	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release -p bmcd -p console-proxy
 
 run: release
 	@mkdir -p $(RUN_STATE)

@@ -16,6 +16,7 @@ PKGS=(
   qemu-system-x86 ovmf busybox-static            # tiny TCG guests, UEFI firmware
   wrk curl openssl cpio xorriso fdisk            # benchmarks, tests, image (sfdisk)
   grub-common grub-pc-bin grub-efi-amd64-bin mtools dosfstools  # bootable test ISO and disk
+  novnc chromium                                 # console test: noVNC in headless Chromium
 )
 
 missing=()

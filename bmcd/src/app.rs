@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Authority;
 use crate::boot::BootService;
+use crate::consoles::ConsoleService;
 use crate::events::EventService;
 use crate::logs::Logs;
 use crate::media::MediaService;
@@ -34,6 +35,7 @@ pub struct App {
     pub media: Arc<MediaService>,
     pub events: Arc<EventService>,
     pub logs: Arc<Logs>,
+    pub consoles: Arc<ConsoleService>,
     pub router: Router,
     /// The personas' own routes (OEM resources and actions).
     pub personas: crate::personas::Routers,

@@ -186,6 +186,7 @@ mod tests {
             boot_change_pending: false,
             direct_kernel_boot: direct,
             usb_controller: true,
+            consoles: Default::default(),
             firmware: FirmwareSettings {
                 mode: BootMode::Legacy,
                 secure_boot: false,

@@ -40,6 +40,8 @@ pub struct Config {
     pub outbound_allow: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_s: u64,
+    /// Consoles: see [`ConsoleConfig`].
+    pub console: ConsoleConfig,
     /// Per-VM BMC endpoints to create at start-up when they do not exist yet
     /// (`[[endpoint]]` tables in the file).
     pub endpoints: Vec<EndpointConfig>,
@@ -58,6 +60,44 @@ pub struct EndpointConfig {
     pub address: String,
     pub user: Option<String>,
     pub password: Option<String>,
+}
+
+/// How bmcd mints console tokens and serves console-proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleConfig {
+    /// The Unix socket console-proxy redeems tokens on; `None`: the state
+    /// directory's `console.sock`.
+    pub socket: Option<PathBuf>,
+    /// Group given to the socket (mode 0660), so that console-proxy's user
+    /// can reach it; `None`: the socket is 0600, bmcd's user only.
+    pub socket_group: Option<u32>,
+    /// The WebSocket base URL of console-proxy as clients reach it.
+    pub url: String,
+    /// Seconds a token can be redeemed after it is minted.
+    pub token_ttl_s: u64,
+    /// Seconds a console session may last from its token's minting.
+    pub session_max_s: u64,
+    /// Sessions (tokens in use) per system at a time.
+    pub max_sessions: u32,
+    /// Sessions on all systems together.
+    pub max_sessions_total: u32,
+    /// WebSocket connections one SPICE token opens (one per SPICE channel).
+    pub spice_token_uses: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            socket: None,
+            socket_group: None,
+            url: "ws://127.0.0.1:6080".to_owned(),
+            token_ttl_s: 60,
+            session_max_s: 3600,
+            max_sessions: 4,
+            max_sessions_total: 32,
+            spice_token_uses: 8,
+        }
+    }
 }
 
 impl Default for Config {
@@ -81,6 +121,7 @@ impl Default for Config {
             outbound_allow: Vec::new(),
             log_retention: 10_000,
             shutdown_grace_s: 10,
+            console: ConsoleConfig::default(),
             endpoints: Vec::new(),
         }
     }
@@ -108,6 +149,14 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     log_retention: Option<i64>,
     shutdown_grace_s: Option<u64>,
+    console_socket: Option<PathBuf>,
+    console_socket_group: Option<u32>,
+    console_url: Option<String>,
+    console_token_ttl_s: Option<u64>,
+    console_session_max_s: Option<u64>,
+    console_max_sessions: Option<u32>,
+    console_max_sessions_total: Option<u32>,
+    console_spice_token_uses: Option<u32>,
     endpoint: Option<Vec<EndpointConfig>>,
 }
 
@@ -141,10 +190,14 @@ usage: bmcd [OPTIONS]
   --state-dir DIR        durable state (default /var/lib/bmcd)
   --cert FILE --key FILE own TLS certificate and key (PEM)
   --log LEVEL            error, warn, info, debug or trace (default info)
+  --console-socket PATH  Unix socket where console-proxy redeems console tokens
+                         (default STATE_DIR/console.sock)
+  --console-url URL      console-proxy's WebSocket base URL (default ws://127.0.0.1:6080)
   --help, --version
 
 environment: BMCD_LISTEN, BMCD_HTTP_REDIRECT, BMCD_LIBVIRT_URI, BMCD_STATE_DIR,
-BMCD_CERT, BMCD_KEY, BMCD_LOG, BMCD_ADMIN_USER, BMCD_ADMIN_PASSWORD";
+BMCD_CERT, BMCD_KEY, BMCD_LOG, BMCD_ADMIN_USER, BMCD_ADMIN_PASSWORD, BMCD_CONSOLE_SOCKET,
+BMCD_CONSOLE_URL";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
@@ -194,6 +247,31 @@ impl Config {
         if f.admin_password.is_some() {
             self.admin_password = f.admin_password;
         }
+        let c = &mut self.console;
+        if f.console_socket.is_some() {
+            c.socket = f.console_socket;
+        }
+        if f.console_socket_group.is_some() {
+            c.socket_group = f.console_socket_group;
+        }
+        if let Some(v) = f.console_url {
+            c.url = v;
+        }
+        if let Some(v) = f.console_token_ttl_s {
+            c.token_ttl_s = v;
+        }
+        if let Some(v) = f.console_session_max_s {
+            c.session_max_s = v;
+        }
+        if let Some(v) = f.console_max_sessions {
+            c.max_sessions = v;
+        }
+        if let Some(v) = f.console_max_sessions_total {
+            c.max_sessions_total = v;
+        }
+        if let Some(v) = f.console_spice_token_uses {
+            c.spice_token_uses = v;
+        }
         if let Some(e) = f.endpoint {
             self.endpoints = e;
         }
@@ -227,6 +305,12 @@ impl Config {
         if let Some(v) = env("BMCD_ADMIN_PASSWORD") {
             self.admin_password = Some(v);
         }
+        if let Some(v) = env("BMCD_CONSOLE_SOCKET") {
+            self.console.socket = Some(v.into());
+        }
+        if let Some(v) = env("BMCD_CONSOLE_URL") {
+            self.console.url = v;
+        }
         Ok(())
     }
 
@@ -245,7 +329,7 @@ impl Config {
                 "--help" | "-h" => return Ok(Command::Help),
                 "--version" | "-V" => return Ok(Command::Version),
                 "--config" | "--listen" | "--http-redirect" | "--libvirt-uri" | "--state-dir" | "--cert"
-                | "--key" | "--log" => {
+                | "--key" | "--log" | "--console-socket" | "--console-url" => {
                     let value = match inline {
                         Some(v) => v,
                         None => it
@@ -280,6 +364,8 @@ impl Config {
                 "--cert" => config.cert = Some(value.into()),
                 "--key" => config.key = Some(value.into()),
                 "--log" => config.log = value.to_owned(),
+                "--console-socket" => config.console.socket = Some(value.into()),
+                "--console-url" => config.console.url = value.to_owned(),
                 _ => {}
             }
         }
@@ -310,6 +396,20 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "outbound-allow: '{bad}' is not an address range"
             )));
+        }
+        let c = &self.console;
+        if !(c.url.starts_with("ws://") || c.url.starts_with("wss://")) || c.url.ends_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "console-url '{}' must be ws:// or wss:// without a trailing slash",
+                c.url
+            )));
+        }
+        if c.token_ttl_s == 0 || c.session_max_s < c.token_ttl_s || c.spice_token_uses == 0 {
+            return Err(ConfigError::Invalid(
+                "console-token-ttl-s and console-spice-token-uses must be at least 1, and \
+                 console-session-max-s at least console-token-ttl-s"
+                    .into(),
+            ));
         }
         if self.admin_user.is_empty() {
             return Err(ConfigError::Invalid("admin user name is empty".into()));

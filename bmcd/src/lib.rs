@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod boot;
 pub mod config;
+pub mod consoles;
 pub mod error;
 pub mod events;
 pub mod host;
@@ -230,6 +231,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.max_image_bytes,
         Arc::clone(&events),
     );
+    let console_socket = consoles::socket_path(&config.console, &state_dir);
+    let console_listener = consoles::bind_socket(&console_socket, config.console.socket_group)
+        .map_err(|e| StartError(format!("console socket: {e}")))?;
+    let consoles = consoles::ConsoleService::new(
+        config.console.clone(),
+        store.clone(),
+        Arc::clone(&auth),
+        Arc::clone(&hypervisor),
+        Arc::clone(&logs),
+        config.libvirt_uri.clone(),
+    );
     let limits = http::server::Limits {
         max_connections: config.max_connections,
         max_header_bytes: config.max_header_bytes,
@@ -239,6 +251,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
     let app = Arc::new(App {
+        consoles: Arc::clone(&consoles),
         hypervisor,
         auth: Arc::clone(&auth),
         store,
@@ -302,6 +315,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown_rx.clone(),
         None,
     ))];
+    tasks.push(tokio::spawn(
+        consoles.serve(console_listener, shutdown_rx.clone()),
+    ));
     if let Some(l) = redirect_listener {
         tasks.push(tokio::spawn(http::server::serve_redirect(
             l,

@@ -270,6 +270,27 @@ pub struct ComputerSystem {
     pub firmware: FirmwareSettings,
     /// The firmware of the stored definition: what the next start uses.
     pub next_firmware: FirmwareSettings,
+    /// The consoles the domain has (graphics servers, serial console).
+    pub consoles: Consoles,
+}
+
+/// Where a graphics server (VNC or SPICE) of a domain listens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphicsListen {
+    /// The listen address of the live definition, when it is one.
+    pub address: Option<String>,
+    /// The TCP port; `None` until the domain runs (autoport) or when the
+    /// server listens on no TCP port at all.
+    pub port: Option<u16>,
+}
+
+/// The consoles of a domain, from its live definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consoles {
+    pub vnc: Option<GraphicsListen>,
+    pub spice: Option<GraphicsListen>,
+    /// The domain has a `<console>` or `<serial>` device.
+    pub serial: bool,
 }
 
 impl ComputerSystem {

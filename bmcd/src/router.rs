@@ -165,6 +165,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::session_service::routes());
     routes.extend(resources::account_service::routes());
     routes.extend(resources::systems::routes());
+    routes.extend(resources::consoles::routes());
     routes.extend(resources::bios::routes());
     routes.extend(resources::chassis::routes());
     routes.extend(resources::managers::routes());

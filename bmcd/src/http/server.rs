@@ -835,7 +835,9 @@ fn described_by(body: &serde_json::Value) -> Option<String> {
 
 fn base_headers(h: &mut HeaderMap) {
     h.insert("odata-version", HeaderValue::from_static("4.0"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A handler may ask for more (`no-store` on answers that carry a secret).
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
     h.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000"),

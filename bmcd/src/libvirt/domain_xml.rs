@@ -1,6 +1,9 @@
 //! Reads what a BMC reports from a libvirt domain XML description.
 
-use crate::model::{BootMode, BootOption, BootSource, Drive, DriveKind, EthernetInterface, FirmwareSettings};
+use crate::model::{
+    BootMode, BootOption, BootSource, Consoles, Drive, DriveKind, EthernetInterface, FirmwareSettings,
+    GraphicsListen,
+};
 
 /// The facts of a domain's XML that become Redfish properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,7 @@ pub struct DomainDescription {
     pub direct_kernel_boot: bool,
     pub firmware: FirmwareSettings,
     pub usb_controller: bool,
+    pub consoles: Consoles,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +133,7 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
 
     let mut interfaces = Vec::new();
     let mut drives = Vec::new();
+    let mut consoles = Consoles::default();
     if let Some(devices) = child(dom, "devices") {
         for dev in devices.children().filter(|c| c.is_element()) {
             match dev.tag_name().name() {
@@ -184,6 +189,15 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
                         read_only: child(dev, "readonly").is_some() || kind == DriveKind::Cdrom,
                     });
                 }
+                "graphics" => {
+                    let listen = graphics_listen(dev);
+                    match dev.attribute("type") {
+                        Some("vnc") if consoles.vnc.is_none() => consoles.vnc = Some(listen),
+                        Some("spice") if consoles.spice.is_none() => consoles.spice = Some(listen),
+                        _ => {}
+                    }
+                }
+                "serial" | "console" => consoles.serial = true,
                 _ => {}
             }
         }
@@ -199,6 +213,7 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
         })
     });
     Ok(DomainDescription {
+        consoles,
         usb_controller,
         firmware,
         boot_options,
@@ -215,6 +230,30 @@ pub fn parse(xml: &str) -> Result<DomainDescription, DomainXmlError> {
         interfaces,
         drives,
     })
+}
+
+/// The TCP address and port of a `<graphics>` element. libvirt writes the
+/// port it chose (autoport) into the live definition; `-1` means not yet.
+fn graphics_listen(dev: roxmltree::Node<'_, '_>) -> GraphicsListen {
+    let port = dev
+        .attribute("port")
+        .and_then(|p| p.parse::<i64>().ok())
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0);
+    let address = child(dev, "listen")
+        .filter(|l| {
+            l.attribute("type")
+                .is_none_or(|t| t == "address" || t == "network")
+        })
+        .and_then(|l| l.attribute("address"))
+        .or_else(|| dev.attribute("listen"))
+        .map(str::to_owned);
+    let socket_only =
+        child(dev, "listen").is_some_and(|l| matches!(l.attribute("type"), Some("socket" | "none")));
+    GraphicsListen {
+        address,
+        port: if socket_only { None } else { port },
+    }
 }
 
 fn boot_options(interfaces: &[EthernetInterface], drives: &[Drive]) -> Vec<BootOption> {
@@ -724,5 +763,37 @@ mod tests {
         assert_eq!(to_kib(1, Some("GiB")), 1024 * 1024);
         assert_eq!(to_kib(2048, Some("b")), 2);
         assert_eq!(to_kib(7, None), 7);
+    }
+
+    #[test]
+    fn reads_graphics_and_serial_consoles() {
+        let xml = "<domain><name>c</name><uuid>u</uuid><devices>
+            <serial type='pty'><target port='0'/></serial>
+            <graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'>
+              <listen type='address' address='127.0.0.1'/></graphics>
+            <graphics type='spice' port='-1' autoport='yes'><listen type='address' address='0.0.0.0'/></graphics>
+            </devices></domain>";
+        let d = parse(xml).expect("parses");
+        assert!(d.consoles.serial);
+        assert_eq!(
+            d.consoles.vnc,
+            Some(GraphicsListen {
+                address: Some("127.0.0.1".into()),
+                port: Some(5901)
+            })
+        );
+        assert_eq!(
+            d.consoles.spice,
+            Some(GraphicsListen {
+                address: Some("0.0.0.0".into()),
+                port: None
+            })
+        );
+        let socket = "<domain><name>c</name><uuid>u</uuid><devices>
+            <graphics type='vnc' port='5900'><listen type='socket' socket='/run/x.sock'/></graphics>
+            </devices></domain>";
+        let d = parse(socket).expect("parses");
+        assert_eq!(d.consoles.vnc.and_then(|g| g.port), None);
+        assert!(!d.consoles.serial);
     }
 }

@@ -371,6 +371,7 @@ fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorErr
         usb_controller: desc.usb_controller,
         firmware: desc.firmware,
         next_firmware,
+        consoles: desc.consoles,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod account_service;
 pub mod bios;
 pub mod bmc_endpoints;
 pub mod chassis;
+pub mod consoles;
 pub mod event_service;
 pub mod json_schemas;
 pub mod log_services;

@@ -118,6 +118,7 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
     let boot = req.app.boot.current(&s.id).await?;
     let settings = req.app.store.system_settings(s.id.clone()).await?;
     let targets: Vec<&str> = allowable_targets(&s).iter().map(|t| t.as_str()).collect();
+    let (graphical_console, serial_console) = super::consoles::system_properties(&req, &s);
     let mut body = json!({
         "@odata.id": uri,
         "@odata.type": schemas::COMPUTER_SYSTEM.odata_type(),
@@ -166,6 +167,8 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "Bios": link(&format!("{uri}/Bios")),
         "LogServices": link(&format!("{uri}/LogServices")),
         "SecureBoot": link(&format!("{uri}/SecureBoot")),
+        "GraphicalConsole": graphical_console,
+        "SerialConsole": serial_console,
         "Links": {
             "Chassis": [link(&format!("/redfish/v1/Chassis/{}", s.id))],
             "ManagedBy": [link(&format!("/redfish/v1/Managers/{}", s.id))],
@@ -175,7 +178,8 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
                 "target": format!("{uri}/Actions/{RESET_ACTION}"),
                 "@Redfish.ActionInfo": format!("{uri}/ResetActionInfo"),
                 "ResetType@Redfish.AllowableValues": allowable_reset_types(&req),
-            }
+            },
+            "Oem": super::consoles::oem_actions(&uri, &s),
         },
     });
     if s.ethernet_interfaces.is_empty() {

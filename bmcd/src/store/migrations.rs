@@ -7,6 +7,22 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
+/// Console tokens: only the SHA-256 of each token is stored, with what it
+/// opens, for whom, until when and how many more times. Kept as a named
+/// constant so that its place in [`MIGRATIONS`] is easy to move.
+const CONSOLE_TOKENS: &str = "CREATE TABLE console_tokens (
+        token_hash BLOB PRIMARY KEY,
+        system_id TEXT NOT NULL,
+        console_type TEXT NOT NULL,
+        account_id INTEGER NOT NULL,
+        user_name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        session_deadline INTEGER NOT NULL,
+        uses_left INTEGER NOT NULL
+    );
+    CREATE INDEX console_tokens_expiry ON console_tokens(expires);";
+
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, settings
     "CREATE TABLE accounts (
@@ -142,6 +158,8 @@ const MIGRATIONS: &[&str] = &[
         pending TEXT,
         PRIMARY KEY (system_id, name)
     );",
+    // 8: console tokens
+    CONSOLE_TOKENS,
 ];
 
 /// The schema version this build writes.

@@ -177,6 +177,35 @@ pub struct LogRecord {
     pub origin: String,
 }
 
+/// A console token as stored: its SHA-256, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleTokenRecord {
+    pub token_hash: [u8; 32],
+    pub system_id: String,
+    /// `KVMIP`, `Spice` or `Serial`.
+    pub console_type: String,
+    pub account_id: i64,
+    pub user_name: String,
+    pub created: i64,
+    /// Unix time after which the token cannot be redeemed.
+    pub expires: i64,
+    /// Unix time at which sessions opened with the token end.
+    pub session_deadline: i64,
+    pub uses_left: u32,
+}
+
+/// What redeeming a console token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleRedeem {
+    /// Granted; the record shows the uses left after this one.
+    Granted(ConsoleTokenRecord),
+    Unknown,
+    Expired,
+    UsedUp,
+    /// Issued for another system or console type (no use consumed).
+    OtherTarget,
+}
+
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
@@ -327,6 +356,90 @@ impl Store {
                 params![system_id, s.asset_tag, s.location_indicator_active],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    // ---- console tokens -------------------------------------------------
+
+    /// Stores a new token and forgets tokens expired for over ten minutes.
+    pub async fn insert_console_token(&self, t: ConsoleTokenRecord) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM console_tokens WHERE expires < ?1", [t.created - 600])?;
+            tx.execute(
+                "INSERT INTO console_tokens(token_hash, system_id, console_type, account_id, user_name,
+                     created, expires, session_deadline, uses_left)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    &t.token_hash[..],
+                    t.system_id,
+                    t.console_type,
+                    t.account_id,
+                    t.user_name,
+                    t.created,
+                    t.expires,
+                    t.session_deadline,
+                    t.uses_left
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Uses a token once, in one transaction: it must exist, be unexpired at
+    /// `now`, have uses left and be for this system and console type.
+    pub async fn redeem_console_token(
+        &self,
+        token_hash: [u8; 32],
+        system_id: String,
+        console_type: String,
+        now: i64,
+    ) -> Result<ConsoleRedeem, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let row = tx
+                .query_row(
+                    "SELECT system_id, console_type, account_id, user_name, created, expires,
+                            session_deadline, uses_left
+                     FROM console_tokens WHERE token_hash = ?1",
+                    [&token_hash[..]],
+                    |r| {
+                        Ok(ConsoleTokenRecord {
+                            token_hash,
+                            system_id: r.get(0)?,
+                            console_type: r.get(1)?,
+                            account_id: r.get(2)?,
+                            user_name: r.get(3)?,
+                            created: r.get(4)?,
+                            expires: r.get(5)?,
+                            session_deadline: r.get(6)?,
+                            uses_left: r.get(7)?,
+                        })
+                    },
+                )
+                .optional()?;
+            let Some(mut t) = row else {
+                return Ok(ConsoleRedeem::Unknown);
+            };
+            if t.system_id != system_id || t.console_type != console_type {
+                return Ok(ConsoleRedeem::OtherTarget);
+            }
+            if now >= t.expires {
+                return Ok(ConsoleRedeem::Expired);
+            }
+            if t.uses_left == 0 {
+                return Ok(ConsoleRedeem::UsedUp);
+            }
+            t.uses_left -= 1;
+            tx.execute(
+                "UPDATE console_tokens SET uses_left = ?2 WHERE token_hash = ?1",
+                params![&token_hash[..], t.uses_left],
+            )?;
+            tx.commit()?;
+            Ok(ConsoleRedeem::Granted(t))
         })
         .await
     }
@@ -1052,6 +1165,57 @@ mod tests {
             store.delete_account(accounts[0].id).await,
             Err(StoreError::NotFound)
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn console_tokens_are_used_once_and_expire() {
+        let dir = std::env::temp_dir().join(format!("bmcd-store-console-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&path).expect("opens");
+        let token = |hash: u8, uses: u32| ConsoleTokenRecord {
+            token_hash: [hash; 32],
+            system_id: "sys".into(),
+            console_type: "KVMIP".into(),
+            account_id: 1,
+            user_name: "admin".into(),
+            created: 1000,
+            expires: 1060,
+            session_deadline: 4600,
+            uses_left: uses,
+        };
+        store.insert_console_token(token(1, 1)).await.expect("insert");
+        store.insert_console_token(token(2, 2)).await.expect("insert");
+        let redeem = |hash: u8, system: &str, kind: &str, now: i64| {
+            store.redeem_console_token([hash; 32], system.into(), kind.into(), now)
+        };
+        assert_eq!(redeem(9, "sys", "KVMIP", 1001).await, Ok(ConsoleRedeem::Unknown));
+        assert_eq!(
+            redeem(1, "other", "KVMIP", 1001).await,
+            Ok(ConsoleRedeem::OtherTarget)
+        );
+        assert_eq!(
+            redeem(1, "sys", "Serial", 1001).await,
+            Ok(ConsoleRedeem::OtherTarget)
+        );
+        match redeem(1, "sys", "KVMIP", 1001).await {
+            Ok(ConsoleRedeem::Granted(t)) => assert_eq!((t.uses_left, t.session_deadline), (0, 4600)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(redeem(1, "sys", "KVMIP", 1002).await, Ok(ConsoleRedeem::UsedUp));
+        assert!(matches!(
+            redeem(2, "sys", "KVMIP", 1059).await,
+            Ok(ConsoleRedeem::Granted(_))
+        ));
+        assert_eq!(redeem(2, "sys", "KVMIP", 1060).await, Ok(ConsoleRedeem::Expired));
+        // Minting ten minutes after expiry forgets the old tokens.
+        let mut late = token(3, 1);
+        late.created = 1060 + 601;
+        late.expires = late.created + 60;
+        store.insert_console_token(late).await.expect("insert");
+        assert_eq!(redeem(1, "sys", "KVMIP", 1700).await, Ok(ConsoleRedeem::Unknown));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

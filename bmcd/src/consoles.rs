@@ -1,0 +1,495 @@
+//! Consoles: bmcd mints console tokens (Redfish OEM action, see
+//! `resources::consoles`) and redeems them for console-proxy over a Unix
+//! socket, so that bmcd alone holds the token state, the session limits and
+//! the audit trail, and console-proxy needs no access to bmcd's database.
+//!
+//! A token is 256 random bits shown once to the caller; only its SHA-256 is
+//! stored. It names one system and one console type, is bound to the account
+//! that asked for it, can be redeemed until it expires (`console-token-ttl-s`)
+//! a limited number of times (once; a SPICE client opens one WebSocket per
+//! channel, so SPICE tokens allow `console-spice-token-uses`), and the sessions
+//! it opens end `console-session-max-s` after it was minted. The redeem
+//! protocol is in the `redfin-console-protocol` crate.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use redfin_console_protocol::{
+    console_path, is_token_shaped, Answer, Closed, ConsoleKind, Redeem, Target, MAX_LINE_BYTES,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use crate::auth::{Authority, Principal};
+use crate::config::ConsoleConfig;
+use crate::error::RedfishError;
+use crate::logs::{Logs, AUDIT_LOG};
+use crate::model::{ComputerSystem, GraphicsListen, Hypervisor, PowerState};
+use crate::privilege::Privilege;
+use crate::store::{ConsoleRedeem, ConsoleTokenRecord, LogRecord, Store};
+use crate::time::now_unix;
+
+/// What the caller of the mint action gets.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub token: String,
+    pub url: String,
+    pub expires: i64,
+    pub session_deadline: i64,
+    pub uses: u32,
+}
+
+/// How often bmcd checks that an open session's account may still open consoles.
+const ACCOUNT_CHECK: Duration = Duration::from_secs(2);
+
+struct OpenSession {
+    system_id: String,
+    token_hash: [u8; 32],
+}
+
+pub struct ConsoleService {
+    config: ConsoleConfig,
+    store: Store,
+    auth: Arc<Authority>,
+    hypervisor: Arc<dyn Hypervisor>,
+    logs: Arc<Logs>,
+    libvirt_uri: String,
+    rng: SystemRandom,
+    open: Mutex<HashMap<u64, OpenSession>>,
+    /// Redeems run one at a time, so that limits hold under concurrency.
+    redeeming: tokio::sync::Mutex<()>,
+    next_session: AtomicU64,
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Whether a system has a console of this kind at all (running or not).
+pub fn has_console(s: &ComputerSystem, kind: ConsoleKind) -> bool {
+    match kind {
+        ConsoleKind::Kvmip => s.consoles.vnc.is_some(),
+        ConsoleKind::Spice => s.consoles.spice.is_some(),
+        ConsoleKind::Serial => s.consoles.serial,
+    }
+}
+
+/// The host of a libvirt URI (`qemu+ssh://user@host:22/system` -> `host`).
+fn uri_host(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+impl ConsoleService {
+    pub fn new(
+        config: ConsoleConfig,
+        store: Store,
+        auth: Arc<Authority>,
+        hypervisor: Arc<dyn Hypervisor>,
+        logs: Arc<Logs>,
+        libvirt_uri: String,
+    ) -> Arc<ConsoleService> {
+        Arc::new(ConsoleService {
+            config,
+            store,
+            auth,
+            hypervisor,
+            logs,
+            libvirt_uri,
+            rng: SystemRandom::new(),
+            open: Mutex::new(HashMap::new()),
+            redeeming: tokio::sync::Mutex::new(()),
+            next_session: AtomicU64::new(1),
+        })
+    }
+
+    pub fn max_sessions(&self) -> u32 {
+        self.config.max_sessions
+    }
+
+    /// The WebSocket URL of a system's console, without a token.
+    pub fn url(&self, system_id: &str, kind: ConsoleKind) -> String {
+        format!("{}{}", self.config.url, console_path(system_id, kind))
+    }
+
+    /// Mints a token for `principal` to open `kind` on system `s`.
+    pub async fn mint(
+        &self,
+        principal: &Principal,
+        s: &ComputerSystem,
+        kind: ConsoleKind,
+    ) -> Result<Minted, RedfishError> {
+        let mut raw = [0u8; 32];
+        self.rng.fill(&mut raw).map_err(|_| RedfishError::internal())?;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let now = now_unix();
+        let ttl = i64::try_from(self.config.token_ttl_s).unwrap_or(60);
+        let max = i64::try_from(self.config.session_max_s).unwrap_or(3600);
+        let uses = match kind {
+            ConsoleKind::Spice => self.config.spice_token_uses,
+            ConsoleKind::Kvmip | ConsoleKind::Serial => 1,
+        };
+        let rec = ConsoleTokenRecord {
+            token_hash: token_hash(&token),
+            system_id: s.id.clone(),
+            console_type: kind.redfish_name().to_owned(),
+            account_id: principal.account_id,
+            user_name: principal.user_name.clone(),
+            created: now,
+            expires: now + ttl,
+            session_deadline: now + max,
+            uses_left: uses,
+        };
+        self.store.insert_console_token(rec).await?;
+        Ok(Minted {
+            url: format!("{}?token={token}", self.url(&s.id, kind)),
+            token,
+            expires: now + ttl,
+            session_deadline: now + max,
+            uses,
+        })
+    }
+
+    fn audit(&self, user: &str, client: &str, what: &str, system_id: &str, severity: &str) {
+        let path = format!("/redfish/v1/Systems/{system_id}");
+        self.logs.record(LogRecord {
+            id: 0,
+            log: AUDIT_LOG.to_owned(),
+            created: now_unix(),
+            severity: severity.to_owned(),
+            message: format!("{user} from {client}: {what} of {path}"),
+            message_id: String::new(),
+            args: vec![user.to_owned(), client.to_owned(), what.to_owned(), path],
+            origin: String::new(),
+        });
+    }
+
+    /// Whether the account still exists, is enabled and unlocked, and holds
+    /// `ConfigureComponents`.
+    fn account_allowed(&self, account_id: i64) -> bool {
+        self.auth.account(account_id).is_some_and(|a| {
+            a.enabled
+                && !self.auth.is_locked(&a)
+                && crate::privilege::Role::parse(&a.role_id)
+                    .is_some_and(|r| r.privileges().contains(Privilege::ConfigureComponents))
+        })
+    }
+
+    /// Where console-proxy connects for this system's console, or why not.
+    async fn target(&self, system_id: &str, kind: ConsoleKind) -> Result<Target, &'static str> {
+        let s = match self.hypervisor.system(system_id.to_owned()).await {
+            Ok(s) => s,
+            Err(crate::model::HypervisorError::SystemNotFound(_)) => return Err("no such system"),
+            Err(_) => return Err("the hypervisor is unavailable; try again"),
+        };
+        if !has_console(&s, kind) {
+            return Err("the system has no console of this type");
+        }
+        if !matches!(s.power_state, PowerState::On | PowerState::Paused) {
+            return Err("the system is not running");
+        }
+        let tcp = |g: &Option<GraphicsListen>| -> Result<Target, &'static str> {
+            let g = g.as_ref().ok_or("the system has no console of this type")?;
+            let port = g.port.ok_or("the console listens on no TCP port")?;
+            let host = match g.address.as_deref() {
+                Some(a) if !matches!(a, "" | "0.0.0.0" | "::" | "[::]") => a.to_owned(),
+                _ => uri_host(&self.libvirt_uri).unwrap_or("127.0.0.1").to_owned(),
+            };
+            Ok(Target::Tcp { host, port })
+        };
+        match kind {
+            ConsoleKind::Kvmip => tcp(&s.consoles.vnc),
+            ConsoleKind::Spice => tcp(&s.consoles.spice),
+            ConsoleKind::Serial => Ok(Target::LibvirtConsole {
+                domain_uuid: s.id.clone(),
+            }),
+        }
+    }
+
+    /// Redeems one request; on success the session is registered as open.
+    async fn redeem(&self, req: &Redeem) -> (Answer, Option<(u64, String, i64)>) {
+        let refuse = |reason: &str| {
+            (
+                Answer::Refused {
+                    reason: reason.to_owned(),
+                },
+                None,
+            )
+        };
+        if !is_token_shaped(&req.token) {
+            return refuse("malformed console token");
+        }
+        let hash = token_hash(&req.token);
+        let _one_at_a_time = self.redeeming.lock().await;
+        {
+            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let token_in_use = open.values().any(|o| o.token_hash == hash);
+            if !token_in_use {
+                let mut tokens_total: Vec<&[u8; 32]> = open.values().map(|o| &o.token_hash).collect();
+                tokens_total.sort();
+                tokens_total.dedup();
+                let mut tokens_here: Vec<&[u8; 32]> = open
+                    .values()
+                    .filter(|o| o.system_id == req.system_id)
+                    .map(|o| &o.token_hash)
+                    .collect();
+                tokens_here.sort();
+                tokens_here.dedup();
+                if tokens_here.len() >= self.config.max_sessions as usize {
+                    return refuse("too many console sessions on this system");
+                }
+                if tokens_total.len() >= self.config.max_sessions_total as usize {
+                    return refuse("too many console sessions on this BMC");
+                }
+            }
+        }
+        let target = match self.target(&req.system_id, req.kind).await {
+            Ok(t) => t,
+            Err(why) => return refuse(why),
+        };
+        let outcome = self
+            .store
+            .redeem_console_token(
+                hash,
+                req.system_id.clone(),
+                req.kind.redfish_name().to_owned(),
+                now_unix(),
+            )
+            .await;
+        let t = match outcome {
+            Ok(ConsoleRedeem::Granted(t)) => t,
+            Ok(ConsoleRedeem::Unknown) => return refuse("unknown console token"),
+            Ok(ConsoleRedeem::Expired) => return refuse("console token expired"),
+            Ok(ConsoleRedeem::UsedUp) => return refuse("console token already used"),
+            Ok(ConsoleRedeem::OtherTarget) => {
+                return refuse("console token was issued for another system or console type")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot redeem a console token");
+                return refuse("console service unavailable");
+            }
+        };
+        // The account must still exist, be usable and hold the privilege.
+        if !self.account_allowed(t.account_id) {
+            return refuse("the account that requested the token may no longer open consoles");
+        }
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            id,
+            OpenSession {
+                system_id: t.system_id.clone(),
+                token_hash: hash,
+            },
+        );
+        (
+            Answer::Granted {
+                session: id,
+                user: t.user_name.clone(),
+                target,
+                deadline: t.session_deadline,
+            },
+            Some((id, t.user_name, t.account_id)),
+        )
+    }
+
+    /// Serves console-proxy on `listener` until `shutdown`.
+    pub async fn serve(self: Arc<Self>, listener: UnixListener, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((stream, _)) => {
+                        let me = Arc::clone(&self);
+                        tokio::spawn(async move { me.connection(stream).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "console socket accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    async fn connection(self: Arc<Self>, stream: UnixStream) {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            (&mut reader)
+                .take(MAX_LINE_BYTES as u64)
+                .read_until(b'\n', &mut line),
+        )
+        .await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return;
+        }
+        let (answer, granted, req) = match serde_json::from_slice::<Redeem>(&line) {
+            Ok(req) => {
+                let (a, g) = self.redeem(&req).await;
+                (a, g, Some(req))
+            }
+            Err(_) => (
+                Answer::Refused {
+                    reason: "bad redeem request".into(),
+                },
+                None,
+                None,
+            ),
+        };
+        let Ok(mut out) = serde_json::to_vec(&answer) else {
+            return;
+        };
+        out.push(b'\n');
+        let written = reader.get_mut().write_all(&out).await;
+        if let (Answer::Refused { reason }, Some(req)) = (&answer, &req) {
+            tracing::info!(system_id = %req.system_id, client = %req.client, reason, "console token refused");
+        }
+        let (Some((id, user, account_id)), Some(req)) = (granted, req) else {
+            return;
+        };
+        let kind = req.kind.redfish_name();
+        self.audit(
+            &user,
+            &req.client,
+            &format!("opened {kind} console (session {id})"),
+            &req.system_id,
+            "OK",
+        );
+        let mut reason = String::from("connection closed");
+        if written.is_ok() {
+            // The session lives while console-proxy holds the line open.
+            let deadline = match &answer {
+                Answer::Granted { deadline, .. } => *deadline,
+                Answer::Refused { .. } => now_unix(),
+            };
+            let mut rest = Vec::new();
+            // read_until keeps what it read in `rest` when select! drops it.
+            let mut line_in = (&mut reader).take(MAX_LINE_BYTES as u64);
+            let mut check = tokio::time::interval(ACCOUNT_CHECK);
+            check.tick().await;
+            reason = loop {
+                tokio::select! {
+                    r = line_in.read_until(b'\n', &mut rest) => {
+                        break match (r, serde_json::from_slice::<Closed>(&rest)) {
+                            (Ok(n), Ok(c)) if n > 0 => format!(
+                                "{}; {} bytes to client, {} from client",
+                                c.reason, c.bytes_to_client, c.bytes_from_client
+                            ),
+                            _ => "connection closed".to_owned(),
+                        };
+                    }
+                    _ = check.tick() => {
+                        // Closing the line ends the session at console-proxy.
+                        if !self.account_allowed(account_id) {
+                            break "ended by bmcd: the account may no longer open consoles".to_owned();
+                        }
+                        if now_unix() > deadline + 5 {
+                            break "ended by bmcd: past the session deadline".to_owned();
+                        }
+                    }
+                }
+            };
+        }
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        self.audit(
+            &user,
+            &req.client,
+            &format!("closed {kind} console (session {id}: {reason})"),
+            &req.system_id,
+            "OK",
+        );
+    }
+}
+
+/// Binds the console socket: replaces a stale socket file, and makes it
+/// 0600, or 0660 with `group` so that console-proxy's user can connect.
+pub fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_socket() {
+            let _ = std::fs::remove_file(path);
+        } else {
+            return Err(format!("{} exists and is not a socket", path.display()));
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(listener)
+}
+
+/// The console socket's path for a state directory and configuration.
+pub fn socket_path(config: &ConsoleConfig, state_dir: &Path) -> PathBuf {
+    config
+        .socket
+        .clone()
+        .unwrap_or_else(|| state_dir.join("console.sock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_hosts() {
+        assert_eq!(uri_host("qemu+ssh://root@lab1:22/system"), Some("lab1"));
+        assert_eq!(uri_host("qemu+tcp://[fd00::1]:16509/system"), Some("fd00::1"));
+        assert_eq!(uri_host("qemu:///system"), None);
+        assert_eq!(uri_host("test:///default"), None);
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_private_unless_a_group_is_given() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("bmcd-console-sock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("console.sock");
+        let l = bind_socket(&path, None).expect("binds");
+        let m = std::fs::metadata(&path).expect("socket");
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+        drop(l);
+        // A stale socket is replaced; the group (here our own) gets 0660.
+        let gid = m.gid();
+        let _l = bind_socket(&path, Some(gid)).expect("rebinds");
+        let m = std::fs::metadata(&path).expect("socket");
+        assert_eq!((m.permissions().mode() & 0o777, m.gid()), (0o660, gid));
+        // Anything else at that path is left alone.
+        let file = dir.join("not-a-socket");
+        std::fs::write(&file, "x").expect("write");
+        assert!(bind_socket(&file, None).is_err());
+        assert_eq!(std::fs::read_to_string(&file).expect("kept"), "x");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tokens_hash_to_sha256() {
+        let h = token_hash("abc");
+        assert_eq!(h[0], 0xba);
+        assert_eq!(h[31], 0xad);
+    }
+}
