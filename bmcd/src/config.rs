@@ -350,8 +350,10 @@ impl Config {
         if let Some(path) = config_file {
             let text =
                 std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
+            let value =
+                crate::toml_lite::parse(&text).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
             let file: FileConfig =
-                toml::from_str(&text).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
+                serde_json::from_value(value).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
             config.apply_file(file);
         }
         config.apply_env(env)?;

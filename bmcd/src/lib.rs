@@ -29,6 +29,7 @@ pub mod schemas;
 pub mod store;
 pub mod tasks;
 pub mod time;
+pub mod toml_lite;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

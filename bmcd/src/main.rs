@@ -54,11 +54,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bmcd: cannot start the async runtime: {e}");
