@@ -32,6 +32,7 @@ pub struct App {
     pub boot: Arc<BootService>,
     pub tasks: Arc<Tasks>,
     pub media: Arc<MediaService>,
+    pub firmware: Arc<crate::firmware::FirmwareService>,
     pub events: Arc<EventService>,
     pub logs: Arc<Logs>,
     pub router: Router,

@@ -12,6 +12,7 @@ pub mod boot;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod firmware;
 pub mod host;
 pub mod http;
 pub mod libvirt;
@@ -227,6 +228,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.max_image_bytes,
         Arc::clone(&events),
     );
+    let firmware = {
+        let config = config.firmware.clone();
+        let dir = state_dir.clone();
+        let tasks = Arc::clone(&tasks);
+        Arc::new(blocking(move || firmware::FirmwareService::open(config.as_ref(), &dir, tasks)).await?)
+    };
     let app = Arc::new(App {
         hypervisor,
         auth: Arc::clone(&auth),
@@ -234,6 +241,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         boot,
         tasks,
         media,
+        firmware: Arc::clone(&firmware),
         events,
         logs: Arc::clone(&logs),
         router: router::Router::new(router::all_routes()),
@@ -288,6 +296,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }));
 
+    // A trial boot of a new firmware bank becomes the good one once bmcd answers.
+    let mut followers = vec![boot_watch, event_delivery, event_follow, log_writer];
+    followers.extend(firmware.start(https));
+
     tracing::info!(%https, libvirt_uri = %config.libvirt_uri, state_dir = %state_dir.display(), "bmcd started");
     Ok(Running {
         https,
@@ -296,7 +308,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![boot_watch, event_delivery, event_follow, log_writer],
+        followers,
         auth,
         logs: Arc::clone(&logs),
     })

@@ -31,6 +31,8 @@ pub struct Request {
     /// `None` only on open routes.
     pub principal: Option<Principal>,
     pub client: SocketAddr,
+    /// On upload routes: the body, streamed to a file (removed when dropped).
+    pub upload: Option<crate::firmware::TempFile>,
 }
 
 impl Request {
@@ -123,6 +125,9 @@ pub struct Route {
     pub handler: Handler,
     /// The OData `$` query options this route understands.
     pub query: &'static [&'static str],
+    /// The body is streamed to a file (firmware packages) instead of being
+    /// read into memory under the JSON body limit.
+    pub upload: bool,
 }
 
 impl Route {
@@ -133,7 +138,15 @@ impl Route {
             required,
             handler,
             query: &[],
+            upload: false,
         }
+    }
+
+    /// Declares an upload route: the body goes to a file, up to the firmware
+    /// package limit.
+    pub const fn upload(mut self) -> Route {
+        self.upload = true;
+        self
     }
 
     /// Declares the `$` query options the handler reads.
@@ -169,6 +182,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::event_service::routes());
     routes.extend(resources::log_services::routes());
     routes.extend(resources::virtual_media::routes());
+    routes.extend(resources::update_service::routes());
     routes
 }
 
