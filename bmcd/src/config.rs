@@ -376,7 +376,9 @@ impl Config {
             }
             if let Some(b) = &fw.booted_bank {
                 if b != "a" && b != "b" {
-                    return Err(ConfigError::Invalid(format!("firmware: booted-bank '{b}' is not a or b")));
+                    return Err(ConfigError::Invalid(format!(
+                        "firmware: booted-bank '{b}' is not a or b"
+                    )));
                 }
             }
             if let Some(bad) = fw

@@ -102,12 +102,18 @@ pub fn render_grubenv(vars: &BTreeMap<String, String>) -> io::Result<Vec<u8>> {
     let mut out = String::from(ENV_HEADER);
     for (k, v) in vars {
         if k.contains(['=', '\n', '\\', '#']) || v.contains(['\n', '\\']) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "unsafe GRUB variable"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "unsafe GRUB variable",
+            ));
         }
         out.push_str(&format!("{k}={v}\n"));
     }
     if out.len() > ENV_SIZE {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "GRUB environment too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "GRUB environment too large",
+        ));
     }
     let mut bytes = out.into_bytes();
     bytes.resize(ENV_SIZE, b'#');
@@ -184,7 +190,11 @@ impl FileBootControl {
     /// the file's blocks, so they stay where they are), else creates it.
     fn write_vars(&self, vars: &BTreeMap<String, String>) -> io::Result<()> {
         let bytes = render_grubenv(vars)?;
-        let mut f = OpenOptions::new().write(true).create(true).truncate(false).open(&self.env)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.env)?;
         f.write_all_at(&bytes, 0)?;
         if f.seek(SeekFrom::End(0))? != ENV_SIZE as u64 {
             f.set_len(ENV_SIZE as u64)?;
@@ -209,7 +219,8 @@ impl BootControl for FileBootControl {
 
     fn set_try_once(&self, bank: Bank) -> io::Result<()> {
         let mut vars = self.vars()?;
-        vars.entry(GOOD.to_owned()).or_insert_with(|| self.booted.letter().to_owned());
+        vars.entry(GOOD.to_owned())
+            .or_insert_with(|| self.booted.letter().to_owned());
         vars.insert(TRY.to_owned(), bank.letter().to_owned());
         self.write_vars(&vars)
     }
@@ -226,25 +237,36 @@ impl BootControl for FileBootControl {
         let active = self.path(self.booted)?;
         if bank == self.booted
             || target == active
-            || std::fs::canonicalize(&target).ok().is_some_and(|t| std::fs::canonicalize(&active).ok() == Some(t))
+            || std::fs::canonicalize(&target)
+                .ok()
+                .is_some_and(|t| std::fs::canonicalize(&active).ok() == Some(t))
         {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "refusing to write the bank the system runs from",
             ));
         }
-        let block = std::fs::metadata(&target).map(|m| m.file_type().is_block_device()).unwrap_or(false);
+        let block = std::fs::metadata(&target)
+            .map(|m| m.file_type().is_block_device())
+            .unwrap_or(false);
         let mut out = if block {
             OpenOptions::new().write(true).open(&target)?
         } else {
-            OpenOptions::new().write(true).create(true).truncate(true).open(&target)?
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&target)?
         };
         if block {
             let capacity = out.seek(SeekFrom::End(0))?;
             if span.len > capacity {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("the image ({} bytes) is larger than the bank ({capacity} bytes)", span.len),
+                    format!(
+                        "the image ({} bytes) is larger than the bank ({capacity} bytes)",
+                        span.len
+                    ),
                 ));
             }
         }

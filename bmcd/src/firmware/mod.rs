@@ -99,7 +99,10 @@ pub struct BankView {
 /// Where a package comes from.
 pub enum Source {
     /// An upload (written to the work directory); the package is `span` of it.
-    Upload { file: TempFile, span: Span },
+    Upload {
+        file: TempFile,
+        span: Span,
+    },
     Download(FetchRequest),
 }
 
@@ -114,6 +117,8 @@ pub struct FirmwareService {
     record: Mutex<Record>,
     tasks: Arc<Tasks>,
     busy: AtomicBool,
+    /// The bank booted and the boot loader's environment at start-up.
+    at_start: Option<(Bank, BootEnv)>,
 }
 
 fn booted_from_cmdline(path: &Path) -> Option<Bank> {
@@ -160,14 +165,17 @@ impl FirmwareService {
                 ));
                 (
                     Some(control),
-                    c.trusted_keys.iter().filter_map(|k| package::parse_public_key(k)).collect(),
+                    c.trusted_keys
+                        .iter()
+                        .filter_map(|k| package::parse_public_key(k))
+                        .collect(),
                     c.compatible.clone(),
                     c.version.clone().unwrap_or_else(|| crate::VERSION.to_owned()),
                     c.max_package_bytes,
                 )
             }
         };
-        FirmwareService {
+        let mut service = FirmwareService {
             control,
             keys,
             compatible,
@@ -178,7 +186,10 @@ impl FirmwareService {
             record: Mutex::new(record),
             tasks,
             busy: AtomicBool::new(false),
-        }
+            at_start: None,
+        };
+        service.at_start = service.settle();
+        service
     }
 
     pub fn enabled(&self) -> bool {
@@ -235,15 +246,34 @@ impl FirmwareService {
         };
         let version = self.version.clone();
         self.update_record(|r| {
-            let state = if env.good == booted { BankState::Good } else { BankState::Staged };
-            r.set(booted, BankRecord { version: version.clone(), state });
+            let state = if env.good == booted {
+                BankState::Good
+            } else {
+                BankState::Staged
+            };
+            r.set(
+                booted,
+                BankRecord {
+                    version: version.clone(),
+                    state,
+                },
+            );
             let other = booted.other();
             if r.get(other).is_none() {
                 // A fresh image carries the same build in both banks.
-                r.set(other, BankRecord { version: version.clone(), state: BankState::Good });
+                r.set(
+                    other,
+                    BankRecord {
+                        version: version.clone(),
+                        state: BankState::Good,
+                    },
+                );
             }
             if r.pending == Some(other) && env.try_once != Some(other) {
-                tracing::warn!(bank = other.letter(), "firmware bank was tried and did not become healthy: rolled back");
+                tracing::warn!(
+                    bank = other.letter(),
+                    "firmware bank was tried and did not become healthy: rolled back"
+                );
                 if let Some(rec) = match other {
                     Bank::A => r.a.as_mut(),
                     Bank::B => r.b.as_mut(),
@@ -256,29 +286,27 @@ impl FirmwareService {
         Some((booted, env))
     }
 
-    /// At start-up: settles the record and, when this boot is a trial of a new
-    /// bank, makes that bank the good one once bmcd answers `GET /redfish/v1`
-    /// with 200 on `https`.
+    /// When this boot is a trial of a new bank, makes that bank the good one
+    /// once bmcd answers `GET /redfish/v1` with 200 on `https`.
     pub fn start(self: &Arc<Self>, https: SocketAddr) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.enabled() {
+        let (booted, env) = self.at_start?;
+        if env.good == booted {
             return None;
         }
         let this = Arc::clone(self);
         Some(tokio::spawn(async move {
-            let settle = Arc::clone(&this);
-            let Ok(Some((booted, env))) = tokio::task::spawn_blocking(move || settle.settle()).await else {
-                return;
-            };
-            if env.good == booted {
-                return;
-            }
-            tracing::info!(bank = booted.letter(), "running a trial boot of this firmware bank; checking health");
+            tracing::info!(
+                bank = booted.letter(),
+                "running a trial boot of this firmware bank; checking health"
+            );
             for _ in 0..120 {
                 if health_check(https).await {
                     let mark = Arc::clone(&this);
                     let done = tokio::task::spawn_blocking(move || mark.mark_good(booted)).await;
                     match done {
-                        Ok(Ok(())) => tracing::info!(bank = booted.letter(), "firmware bank is healthy: marked good"),
+                        Ok(Ok(())) => {
+                            tracing::info!(bank = booted.letter(), "firmware bank is healthy: marked good")
+                        }
                         Ok(Err(e)) => tracing::error!(error = %e, "could not mark the firmware bank good"),
                         Err(e) => tracing::error!(error = %e, "could not mark the firmware bank good"),
                     }
@@ -286,7 +314,10 @@ impl FirmwareService {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            tracing::error!(bank = booted.letter(), "firmware bank never became healthy; not marked good");
+            tracing::error!(
+                bank = booted.letter(),
+                "firmware bank never became healthy; not marked good"
+            );
         }))
     }
 
@@ -298,7 +329,13 @@ impl FirmwareService {
         control.mark_good(bank)?;
         let version = self.version.clone();
         self.update_record(|r| {
-            r.set(bank, BankRecord { version, state: BankState::Good });
+            r.set(
+                bank,
+                BankRecord {
+                    version,
+                    state: BankState::Good,
+                },
+            );
             if r.pending == Some(bank) {
                 r.pending = None;
             }
@@ -324,7 +361,9 @@ impl FirmwareService {
                 };
                 BankView {
                     bank,
-                    version: rec.map(|r| r.version.clone()).unwrap_or_else(|| self.version.clone()),
+                    version: rec
+                        .map(|r| r.version.clone())
+                        .unwrap_or_else(|| self.version.clone()),
                     active: bank == booted,
                     state: rec.map(|r| r.state).unwrap_or(BankState::Good),
                     next_boot: next,
@@ -334,17 +373,23 @@ impl FirmwareService {
     }
 
     /// Starts an update as a task. Refused (503) while another one runs.
-    pub async fn update(self: &Arc<Self>, source: Source, target: Option<Bank>) -> Result<TaskRecord, RedfishError> {
+    pub async fn update(
+        self: &Arc<Self>,
+        source: Source,
+        target: Option<Bank>,
+    ) -> Result<TaskRecord, RedfishError> {
         let Some(control) = self.control.clone() else {
             return Err(not_configured());
         };
         let bank = control.booted().other();
         if target.is_some_and(|t| t != bank) {
             return Err(RedfishError::bad_request(
-                Message::new(&base::PROPERTY_VALUE_CONFLICT, &["Targets", "the running bank"]).resolution(format!(
-                    "The running bank cannot be updated; target {} (or omit Targets).",
-                    bank.inventory_id()
-                )),
+                Message::new(&base::PROPERTY_VALUE_CONFLICT, &["Targets", "the running bank"]).resolution(
+                    format!(
+                        "The running bank cannot be updated; target {} (or omit Targets).",
+                        bank.inventory_id()
+                    ),
+                ),
             ));
         }
         if self.busy.swap(true, Ordering::SeqCst) {
@@ -400,9 +445,13 @@ impl FirmwareService {
                     .await
                     .map_err(|e| {
                         tracing::warn!(error = %e, "firmware package download failed");
-                        Message::new(&base::COULD_NOT_ESTABLISH_CONNECTION, &["ImageURI"]).resolution(e.to_string())
+                        Message::new(&base::COULD_NOT_ESTABLISH_CONNECTION, &["ImageURI"])
+                            .resolution(e.to_string())
                     })?;
-                let span = Span { offset: 0, len: fetched.size };
+                let span = Span {
+                    offset: 0,
+                    len: fetched.size,
+                };
                 (TempFile(fetched.path), span, Some(()))
             }
         };
@@ -449,20 +498,26 @@ impl FirmwareService {
         .await;
         match joined {
             Ok(r) => r,
-            Err(e) => Err(Message::new(&base::INTERNAL_ERROR, &[]).resolution(format!("The update stopped: {e}"))),
+            Err(e) => {
+                Err(Message::new(&base::INTERNAL_ERROR, &[]).resolution(format!("The update stopped: {e}")))
+            }
         }
     }
 }
 
 pub fn inventory_uri(bank: Bank) -> String {
-    format!("/redfish/v1/UpdateService/FirmwareInventory/{}", bank.inventory_id())
+    format!(
+        "/redfish/v1/UpdateService/FirmwareInventory/{}",
+        bank.inventory_id()
+    )
 }
 
 pub fn not_configured() -> RedfishError {
     RedfishError::new(
         hyper::StatusCode::SERVICE_UNAVAILABLE,
-        Message::new(&base::SERVICE_TEMPORARILY_UNAVAILABLE, &["0"])
-            .resolution("Firmware update is not configured on this BMC ([firmware] in bmcd's configuration)."),
+        Message::new(&base::SERVICE_TEMPORARILY_UNAVAILABLE, &["0"]).resolution(
+            "Firmware update is not configured on this BMC ([firmware] in bmcd's configuration).",
+        ),
     )
 }
 
@@ -498,5 +553,8 @@ async fn health_check(https: SocketAddr) -> bool {
         let resp = sender.send_request(req).await.ok()?;
         Some(resp.status() == hyper::StatusCode::OK)
     };
-    matches!(tokio::time::timeout(Duration::from_secs(5), probe).await, Ok(Some(true)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), probe).await,
+        Ok(Some(true))
+    )
 }

@@ -64,7 +64,10 @@ impl fmt::Display for PackageError {
             PackageError::Malformed(m) => write!(f, "The update package is malformed: {m}."),
             PackageError::Signature(m) => write!(f, "The update package's signature is not valid: {m}."),
             PackageError::Manifest(m) => write!(f, "The update package's manifest is not acceptable: {m}."),
-            PackageError::Hash(m) => write!(f, "The update package's content does not match its manifest: {m}."),
+            PackageError::Hash(m) => write!(
+                f,
+                "The update package's content does not match its manifest: {m}."
+            ),
             PackageError::Io(m) => write!(f, "Reading the update package failed: {m}."),
         }
     }
@@ -156,7 +159,9 @@ pub fn parse_multipart(file: &File, len: u64, boundary: &str) -> Result<Vec<Part
     }
     found.dedup();
     if found.is_empty() {
-        return Err(PackageError::Malformed("no multipart boundary in the body".into()));
+        return Err(PackageError::Malformed(
+            "no multipart boundary in the body".into(),
+        ));
     }
     // A delimiter is followed by "--" (the end) or CRLF (a part); the boundary text followed by
     // anything else is content.
@@ -182,7 +187,9 @@ pub fn parse_multipart(file: &File, len: u64, boundary: &str) -> Result<Vec<Part
             break;
         }
         let Some(&(next, _, _)) = real.get(i + 1) else {
-            return Err(PackageError::Malformed("the last part has no closing boundary".into()));
+            return Err(PackageError::Malformed(
+                "the last part has no closing boundary".into(),
+            ));
         };
         let start = after + 2;
         let end = next - 2; // the CRLF before the next delimiter belongs to it
@@ -233,7 +240,10 @@ fn part_name(headers: &str) -> Option<String> {
 /// Reads a small span into memory.
 pub fn read_span(file: &File, span: Span, max: u64) -> Result<Vec<u8>, PackageError> {
     if span.len > max {
-        return Err(PackageError::Malformed(format!("a part of {} bytes is over the limit of {max}", span.len)));
+        return Err(PackageError::Malformed(format!(
+            "a part of {} bytes is over the limit of {max}",
+            span.len
+        )));
     }
     let mut buf = vec![0u8; span.len as usize];
     file.read_exact_at(&mut buf, span.offset).map_err(io)?;
@@ -274,16 +284,20 @@ pub fn tar_entries(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> 
         if header.iter().all(|&b| b == 0) {
             break;
         }
-        let stored = octal(&header[148..156]).ok_or_else(|| PackageError::Malformed("bad tar checksum field".into()))?;
+        let stored = octal(&header[148..156])
+            .ok_or_else(|| PackageError::Malformed("bad tar checksum field".into()))?;
         let sum: u64 = header
             .iter()
             .enumerate()
             .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
             .sum();
         if sum != stored {
-            return Err(PackageError::Malformed("not a tar archive (header checksum)".into()));
+            return Err(PackageError::Malformed(
+                "not a tar archive (header checksum)".into(),
+            ));
         }
-        let size = octal(&header[124..136]).ok_or_else(|| PackageError::Malformed("bad tar size field".into()))?;
+        let size =
+            octal(&header[124..136]).ok_or_else(|| PackageError::Malformed("bad tar size field".into()))?;
         let data = pos + 512;
         let padded = size.div_ceil(512) * 512;
         if data + size > span.len {
@@ -300,10 +314,14 @@ pub fn tar_entries(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> 
         match header[156] {
             b'0' | 0 => {
                 if name.contains('/') || name.is_empty() {
-                    return Err(PackageError::Malformed(format!("unexpected file '{name}' in the archive")));
+                    return Err(PackageError::Malformed(format!(
+                        "unexpected file '{name}' in the archive"
+                    )));
                 }
                 if entries.iter().any(|e: &Entry| e.name == name) {
-                    return Err(PackageError::Malformed(format!("'{name}' is twice in the archive")));
+                    return Err(PackageError::Malformed(format!(
+                        "'{name}' is twice in the archive"
+                    )));
                 }
                 entries.push(Entry {
                     name,
@@ -366,7 +384,8 @@ pub fn sha256_span(file: &File, span: Span, progress: &dyn Fn(u64)) -> Result<St
     let mut done = 0u64;
     while done < span.len {
         let n = CHUNK.min((span.len - done) as usize);
-        file.read_exact_at(&mut buf[..n], span.offset + done).map_err(io)?;
+        file.read_exact_at(&mut buf[..n], span.offset + done)
+            .map_err(io)?;
         ctx.update(&buf[..n]);
         done += n as u64;
         progress(done);
@@ -388,24 +407,36 @@ pub fn verify(
     let find = |name: &str| entries.iter().find(|e| e.name == name);
     let manifest_entry = find(MANIFEST).ok_or_else(|| PackageError::Malformed("no manifest.json".into()))?;
     let manifest_bytes = read_span(file, manifest_entry.data, MAX_MANIFEST)?;
-    let sig_entry = find(SIGNATURE).ok_or_else(|| PackageError::Signature("the package is not signed (no manifest.sig)".into()))?;
+    let sig_entry = find(SIGNATURE)
+        .ok_or_else(|| PackageError::Signature("the package is not signed (no manifest.sig)".into()))?;
     let sig = read_span(file, sig_entry.data, 64)?;
     if sig.len() != 64 {
-        return Err(PackageError::Signature("manifest.sig is not a 64-byte Ed25519 signature".into()));
+        return Err(PackageError::Signature(
+            "manifest.sig is not a 64-byte Ed25519 signature".into(),
+        ));
     }
     if keys.is_empty() {
-        return Err(PackageError::Signature("this BMC has no trusted update keys".into()));
+        return Err(PackageError::Signature(
+            "this BMC has no trusted update keys".into(),
+        ));
     }
-    let trusted = keys
-        .iter()
-        .any(|k| UnparsedPublicKey::new(&ED25519, k).verify(&manifest_bytes, &sig).is_ok());
+    let trusted = keys.iter().any(|k| {
+        UnparsedPublicKey::new(&ED25519, k)
+            .verify(&manifest_bytes, &sig)
+            .is_ok()
+    });
     if !trusted {
-        return Err(PackageError::Signature("it was not made by a trusted key over this manifest".into()));
+        return Err(PackageError::Signature(
+            "it was not made by a trusted key over this manifest".into(),
+        ));
     }
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| PackageError::Manifest(format!("manifest.json: {e}")))?;
     if manifest.format != FORMAT {
-        return Err(PackageError::Manifest(format!("format '{}' is not {FORMAT}", manifest.format)));
+        return Err(PackageError::Manifest(format!(
+            "format '{}' is not {FORMAT}",
+            manifest.format
+        )));
     }
     if manifest.compatible != compatible {
         return Err(PackageError::Manifest(format!(
@@ -418,7 +449,10 @@ pub fn verify(
     }
     for e in &entries {
         if e.name != MANIFEST && e.name != SIGNATURE && !manifest.files.iter().any(|f| f.name == e.name) {
-            return Err(PackageError::Manifest(format!("'{}' is in the archive but not in the manifest", e.name)));
+            return Err(PackageError::Manifest(format!(
+                "'{}' is in the archive but not in the manifest",
+                e.name
+            )));
         }
     }
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
@@ -467,7 +501,10 @@ mod tests {
         assert_eq!(parts[0].name, "UpdateParameters");
         assert_eq!(read_span(&f, parts[0].body, 100).expect("read"), b"{}");
         assert_eq!(parts[1].name, "UpdateFile");
-        assert_eq!(read_span(&f, parts[1].body, 100).expect("read"), b"A\r\n--XyZ-not\r\nB");
+        assert_eq!(
+            read_span(&f, parts[1].body, 100).expect("read"),
+            b"A\r\n--XyZ-not\r\nB"
+        );
         let _ = std::fs::remove_file(path);
         assert_eq!(
             multipart_boundary("multipart/form-data; boundary=\"abc\"").as_deref(),

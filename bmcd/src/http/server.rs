@@ -486,7 +486,7 @@ fn check_odata_version(headers: &HeaderMap) -> Result<(), RedfishError> {
 /// Time allowed for a whole upload.
 const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 /// Room for the multipart framing and parameters around a package.
-const UPLOAD_SLACK: u64 = 1 << 20;
+const UPLOAD_SLACK: u64 = 64 << 10;
 
 /// Streams an upload route's body to a file in the firmware work directory,
 /// within the package limit (plus the multipart framing) and a time limit.
@@ -518,7 +518,8 @@ async fn read_upload(
             RedfishError::internal()
         })?;
     let mut nonce = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(|_| RedfishError::internal())?;
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| RedfishError::internal())?;
     let name: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!("upload-{name}"));
     let file = tokio::fs::OpenOptions::new()

@@ -100,7 +100,9 @@ async fn get_inventory_item(req: Request) -> Result<Reply, RedfishError> {
     let note = match (b.active, b.state) {
         (true, BankState::Staged) => " It runs on trial until bmcd reports healthy.",
         (false, BankState::Staged) => " It is booted once at the next start.",
-        (false, BankState::Failed) => " It was tried and did not come up healthy; the BMC went back to the other bank.",
+        (false, BankState::Failed) => {
+            " It was tried and did not come up healthy; the BMC went back to the other bank."
+        }
         _ => "",
     };
     Ok(Reply::ok(json!({
@@ -142,7 +144,11 @@ async fn get_simple_update_info(_req: Request) -> Result<Reply, RedfishError> {
 }
 
 /// `Targets`: the inactive bank's inventory URI or the BMC's manager.
-fn parse_targets(value: Option<Value>, name: &str, action: Option<&'static str>) -> Result<Option<Bank>, RedfishError> {
+fn parse_targets(
+    value: Option<Value>,
+    name: &str,
+    action: Option<&'static str>,
+) -> Result<Option<Bank>, RedfishError> {
     let type_error = |v: &Value| match action {
         Some(a) => RedfishError::action_parameter_value_type(&v.to_string(), name, a),
         None => RedfishError::property_value_type(&v.to_string(), name),
@@ -185,10 +191,16 @@ async fn post_multipart(mut req: Request) -> Result<Reply, RedfishError> {
     let Some(boundary) = package::multipart_boundary(&content_type) else {
         return Err(RedfishError::unsupported_media_type(&content_type).expecting("multipart/form-data"));
     };
-    let upload = req.upload.take().ok_or_else(|| RedfishError::property_missing("UpdateFile"))?;
+    let upload = req
+        .upload
+        .take()
+        .ok_or_else(|| RedfishError::property_missing("UpdateFile"))?;
     let parsed = tokio::task::spawn_blocking(move || {
         let f = std::fs::File::open(&upload.0).map_err(|e| package::PackageError::Io(e.to_string()))?;
-        let len = f.metadata().map_err(|e| package::PackageError::Io(e.to_string()))?.len();
+        let len = f
+            .metadata()
+            .map_err(|e| package::PackageError::Io(e.to_string()))?
+            .len();
         let parts = package::parse_multipart(&f, len, &boundary)?;
         let params = parts
             .iter()
@@ -214,7 +226,10 @@ async fn post_multipart(mut req: Request) -> Result<Reply, RedfishError> {
     }
     for name in ["UpdateParameters", "UpdateFile"] {
         if parts.iter().filter(|p| p.name == name).count() > 1 {
-            return Err(RedfishError::bad_request(Message::new(&base::PROPERTY_DUPLICATE, &[name])));
+            return Err(RedfishError::bad_request(Message::new(
+                &base::PROPERTY_DUPLICATE,
+                &[name],
+            )));
         }
     }
     let params = params.ok_or_else(|| RedfishError::property_missing("UpdateParameters"))?;
@@ -227,14 +242,23 @@ async fn post_multipart(mut req: Request) -> Result<Reply, RedfishError> {
     let targets = parse_targets(body.take("Targets"), "Targets", None)?;
     let apply = body.string("@Redfish.OperationApplyTime")?;
     if let Some(a) = apply.filter(|a| a != "OnReset") {
-        return Err(RedfishError::property_value_not_in_list(&a, "@Redfish.OperationApplyTime"));
+        return Err(RedfishError::property_value_not_in_list(
+            &a,
+            "@Redfish.OperationApplyTime",
+        ));
     }
     body.finish()?;
     if file.len == 0 {
         return Err(RedfishError::property_missing("UpdateFile"));
     }
     let task = firmware
-        .update(Source::Upload { file: upload, span: file }, targets)
+        .update(
+            Source::Upload {
+                file: upload,
+                span: file,
+            },
+            targets,
+        )
         .await?;
     let monitor = super::task_service::monitor_uri(&task);
     Ok(Reply::accepted(&monitor, super::task_service::task_json(&task)))
@@ -255,12 +279,15 @@ async fn post_simple_update(req: Request) -> Result<Reply, RedfishError> {
     }
     let _ = protocol;
     if !uri.to_ascii_lowercase().starts_with("https://") {
-        return Err(RedfishError::action_parameter_value_not_in_list(&uri, "ImageURI", ACTION)
-            .with_resolution("Only https:// image URIs are supported."));
+        return Err(
+            RedfishError::action_parameter_value_not_in_list(&uri, "ImageURI", ACTION)
+                .with_resolution("Only https:// image URIs are supported."),
+        );
     }
     if let Err(e) = crate::outbound::check_url(&uri) {
         return Err(RedfishError::bad_request(
-            Message::new(&base::ACTION_PARAMETER_VALUE_ERROR, &["ImageURI", ACTION]).resolution(e.to_string()),
+            Message::new(&base::ACTION_PARAMETER_VALUE_ERROR, &["ImageURI", ACTION])
+                .resolution(e.to_string()),
         ));
     }
     let fetch = FetchRequest {
