@@ -14,12 +14,19 @@
 #         bmcd and the data partition are stopped cleanly and the VM powers off.
 # banks   UEFI boot of a copy of redfin.img whose grubenv names bank B, with bank B's file
 #         system wiped: GRUB reports it and boots bank A, which answers.
+# update  firmware update through Redfish on a copy of redfin.img (UEFI): a signed package
+#         whose kernel GRUB cannot load is uploaded (multipart, curl -F), written to bank B
+#         and tried once after a reset: GRUB falls back to bank A, and FirmwareInventory
+#         reports bank B as failed (rollback). Then the image's own update.tar is uploaded:
+#         after a reset bank B boots, bmcd marks it good, and a further reset boots bank B
+#         again without a try.
 # Prints the time from QEMU start (or reset) to the first Redfish 200 of every boot.
 #
 # Logs (serial console, QEMU, last responses) stay in target/qemu-tests/<test>/, with the
 # disk copy if the test failed. QEMU is always killed. Exit status 0 only if every check passed.
 #
-# Environment: BOOT_TIMEOUT=120 (s per boot), MEM_KERNEL=256, MEM_DISK=512 (MiB; UEFI needs
+# Environment: UPDATE_KEY (the key image/build.sh signed update.tar with; default
+# target/image-keys/dev-update-key.pem), BOOT_TIMEOUT=120 (s per boot), MEM_KERNEL=256, MEM_DISK=512 (MiB; UEFI needs
 # >= 320), QEMU=qemu-system-x86_64, NIC=virtio-net-pci (or e1000), QEMU_EXTRA (more QEMU
 # arguments, split on spaces, e.g. "-machine q35"), OVMF_CODE / OVMF_VARS (firmware files),
 # QEMU_TESTS_DIR=target/qemu-tests.
@@ -39,8 +46,8 @@ LOG_ROOT=${QEMU_TESTS_DIR:-$TOP/target/qemu-tests}
 
 say() { echo "qemu-tests: $*"; }
 
-case "$WHICH" in kernel|disk|banks|all) ;; *) echo "usage: $0 [IMAGE_DIR] [kernel|disk|banks|all]" >&2; exit 2 ;; esac
-for t in "$QEMU" curl openssl ss grub-editenv mcopy; do
+case "$WHICH" in kernel|disk|banks|update|all) ;; *) echo "usage: $0 [IMAGE_DIR] [kernel|disk|banks|update|all]" >&2; exit 2 ;; esac
+for t in "$QEMU" curl openssl ss grub-editenv mcopy mkfs.ext4 tar; do
   command -v "$t" >/dev/null || { say "missing $t"; exit 1; }
 done
 for f in vmlinuz initramfs.cpio.gz cmdline.txt redfin.img; do
@@ -279,11 +286,122 @@ test_banks() {
   say "[$TEST] PASS"
 }
 
+# ------------------------------------------------------------------ firmware update
+INVENTORY=/redfish/v1/UpdateService/FirmwareInventory
+
+# upload PACKAGE: multipart push to the UpdateService (target bank B); waits (bounded) for the
+# task to end and fails unless it completed
+upload() {
+  local code monitor t0
+  printf '{"Targets": ["%s/BMC_BankB"]}' "$INVENTORY" >"$LOG_DIR/params.json"
+  t0=$(now)
+  code=$(curl -sk --max-time 600 -u "admin:$PW" -D "$LOG_DIR/upload.headers" -o "$LOG_DIR/upload.json" -w '%{http_code}' \
+    -F "UpdateParameters=<$LOG_DIR/params.json;type=application/json" \
+    -F "UpdateFile=@$1;type=application/octet-stream" \
+    "$URL/redfish/v1/UpdateService/update-multipart" || true)
+  [ "$code" = 202 ] || fail "upload of $(basename "$1"): HTTP $code $(cat "$LOG_DIR/upload.json" 2>/dev/null)"
+  monitor=$(tr -d '\r' <"$LOG_DIR/upload.headers" | sed -n 's/^[Ll]ocation: //p')
+  [ -n "$monitor" ] || fail "no task monitor in the upload's response"
+  UPLOAD_S=$(elapsed "$t0")
+  for _ in $(seq 1 600); do
+    code=$(http_code "admin:$PW" "$monitor")
+    [ "$code" = 202 ] || break
+    sleep 0.5
+  done
+  [ "$code" = 204 ] || fail "update task of $(basename "$1"): HTTP $code $(cat "$LOG_DIR/last.json")"
+  TASK_S=$(elapsed "$t0")
+}
+
+# inventory BANK: GET the bank's FirmwareInventory member into $LOG_DIR/last.json
+inventory() {
+  local code
+  code=$(http_code "admin:$PW" "$INVENTORY/BMC_Bank$1")
+  [ "$code" = 200 ] || fail "GET $INVENTORY/BMC_Bank$1: HTTP $code"
+}
+
+# booted_from N: bank letter of the N-th init line on the console
+booted_from() {
+  grep -a 'redfin: Redfin .* init at' "$SERIAL" | sed -n "${1}s/.*, bank \([ab]\)) init.*/\1/p"
+}
+
+test_update() {
+  local key broken
+  begin_test update "firmware update through Redfish: a signed but unbootable package rolls back to bank A, the image's update.tar boots bank B and is marked good"
+  key=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
+  [ -s "$IMAGE_DIR/update.tar" ] || fail "no $IMAGE_DIR/update.tar: rebuild the image"
+  [ -s "$key" ] || fail "no update signing key $key (the one image/build.sh used)"
+  # A bank GRUB cannot boot: its "kernel" is random bytes. Signed with the trusted key.
+  broken=$LOG_DIR/broken
+  mkdir -p "$broken/boot"
+  head -c 262144 /dev/urandom >"$broken/boot/vmlinuz"
+  head -c 4096 /dev/urandom >"$broken/boot/initramfs.cpio.gz"
+  mkfs.ext4 -q -F -m 0 -L redfin-root -d "$broken" "$LOG_DIR/broken.img" 4M >/dev/null || fail "mkfs.ext4"
+  "$TOP/image/mkupdate.sh" "$key" 0.0.0-broken "$LOG_DIR/broken.img" "$LOG_DIR/broken.tar" "redfin-$BOARD" >/dev/null \
+    || fail "cannot make the broken update package"
+  cp --sparse=always "$IMAGE_DIR/redfin.img" "$LOG_DIR/redfin.img"
+  cp "$OVMF_VARS" "$LOG_DIR/OVMF_VARS.fd"
+  start_qemu "$MEM_DISK" \
+    -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,unit=1,file=$LOG_DIR/OVMF_VARS.fd" \
+    -drive "file=$LOG_DIR/redfin.img,format=raw,if=virtio" -device VGA
+  wait_boot 1
+  PW=$(password_lines | sed -n "s/.*with password '\([^']*\)'.*/\1/p")
+  [ -n "$PW" ] || fail "no admin password on the console"
+  [ "$(booted_from 1)" = a ] || fail "the first boot was not from bank A"
+  inventory A
+  grep -q '"Active":true' "$LOG_DIR/last.json" || fail "bank A is not the active one: $(cat "$LOG_DIR/last.json")"
+
+  say "[$TEST] upload of a signed package with an unbootable kernel"
+  upload "$LOG_DIR/broken.tar"
+  inventory B
+  grep -q '"Version":"0.0.0-broken"' "$LOG_DIR/last.json" || fail "bank B does not show the new version: $(cat "$LOG_DIR/last.json")"
+  grep -q '"Staged":true' "$LOG_DIR/last.json" || fail "bank B is not staged"
+  monitor system_reset
+  T0=$(now)
+  wait_boot 2
+  grep -aq 'Redfin: trying bank b once' "$SERIAL" || fail "GRUB did not try bank B"
+  [ "$(booted_from 2)" = a ] || fail "boot 2 was not from bank A (rollback): $(booted_from 2)"
+  inventory B
+  grep -q '"Health":"Critical"' "$LOG_DIR/last.json" || fail "bank B is not reported as failed: $(cat "$LOG_DIR/last.json")"
+  local rollback=$BOOT_S
+  say "[$TEST] bank B did not boot, GRUB went back to bank A: first Redfish 200 after $BOOT_S s"
+
+  say "[$TEST] upload of the image's update.tar ($(du -h "$IMAGE_DIR/update.tar" | cut -f1))"
+  upload "$IMAGE_DIR/update.tar"
+  local up=$UPLOAD_S task=$TASK_S
+  say "[$TEST] uploaded in $up s, written and verified after $task s"
+  monitor system_reset
+  T0=$(now)
+  wait_boot 3
+  local trial=$BOOT_S
+  [ "$(booted_from 3)" = b ] || fail "boot 3 was not from bank B: $(booted_from 3)"
+  for _ in $(seq 1 600); do
+    grep -aq 'redfin: firmware bank b marked good' "$SERIAL" && break
+    sleep 0.1
+  done
+  grep -aq 'redfin: firmware bank b marked good' "$SERIAL" || fail "bank B was not marked good within 60 s"
+  inventory B
+  grep -q '"Active":true' "$LOG_DIR/last.json" || fail "bank B is not active: $(cat "$LOG_DIR/last.json")"
+  check_service "$PW"
+  say "[$TEST] bank B booted and marked good: first Redfish 200 after $trial s"
+  monitor system_reset
+  T0=$(now)
+  wait_boot 4
+  [ "$(booted_from 4)" = b ] || fail "boot 4 was not from bank B: bank B did not stay the good one"
+  [ "$(grep -ac 'Redfin: trying bank' "$SERIAL")" = 2 ] || fail "GRUB tried a bank at boot 4"
+  check_console
+  cleanup
+  rm -f "$LOG_DIR/redfin.img" "$LOG_DIR/OVMF_VARS.fd"
+  RESULTS+=("firmware update: unbootable bank B rolled back to A (first 200 after $rollback s); update.tar uploaded in $up s (task done at $task s), bank B booted (first 200 after $trial s), marked good, booted again")
+  say "[$TEST] PASS"
+}
+
 case "$WHICH" in
   kernel) test_kernel ;;
   disk) test_disk ;;
   banks) test_banks ;;
-  all) test_kernel; test_disk; test_banks ;;
+  update) test_update ;;
+  all) test_kernel; test_disk; test_banks; test_update ;;
 esac
 
 say "all passed ($IMAGE_DIR, $(grep '^REDFIN_VERSION=' "$IMAGE_DIR/release" | cut -d= -f2 | tr -d "'")):"
