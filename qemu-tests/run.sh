@@ -173,7 +173,7 @@ check_console() {
 }
 
 cert_fingerprint() {
-  openssl s_client -connect "127.0.0.1:$HTTPS_PORT" </dev/null 2>/dev/null \
+  timeout 20 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" </dev/null 2>/dev/null \
     | openssl x509 -noout -fingerprint -sha256 2>/dev/null | cut -d= -f2
 }
 
@@ -242,8 +242,13 @@ test_disk() {
 
   say "[$TEST] ACPI power button (monitor system_powerdown)"
   monitor system_powerdown
-  for _ in $(seq 1 300); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$QPID" 2>/dev/null && fail "the VM did not power off within 30 s of the power button"
+  # bounded, not a sleep: bmcd gets up to shutdown-grace-s (10 s) and rcK 15 s, and a
+  # loaded host (other builds on the same 2 cores) makes a TCG guest several times slower
+  local t_off
+  t_off=$(now)
+  for _ in $(seq 1 900); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$QPID" 2>/dev/null && fail "the VM did not power off within 90 s of the power button"
+  say "[$TEST] powered off $(elapsed "$t_off") s after the power button"
   wait "$QPID" 2>/dev/null || true
   QPID=
   grep -aq 'redfin: bmcd stopped' "$SERIAL" || fail "bmcd was not stopped cleanly at power-off"
