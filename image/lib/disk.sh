@@ -126,7 +126,7 @@ build_update() {
   rm -f "$WORK/update-rootfs.img"
   mkfs.ext4 -q -F -m 0 -L redfin-root -E root_owner=0:0 -d "$dir" "$WORK/update-rootfs.img" "${kib}K" >/dev/null \
     || die "mkfs.ext4 of the update's bank image failed"
-  version=$(. "$WORK/release" && echo "$REDFIN_VERSION")
+  version=$(sed -n "s/^REDFIN_VERSION='\(.*\)'$/\1/p" "$WORK/release")
   "$HERE/mkupdate.sh" "$UPDATE_KEY" "$version" "$WORK/update-rootfs.img" "$out" "redfin-$BOARD" >/dev/null \
     || die "cannot make the update package"
   rm -f "$WORK/update-rootfs.img"

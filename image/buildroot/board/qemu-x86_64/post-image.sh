@@ -28,4 +28,8 @@ rm -rf "$GENIMAGE_TMP"
 genimage --rootpath "$STAGE" --tmppath "$GENIMAGE_TMP" --inputpath "$BINARIES_DIR" \
   --outputpath "$BINARIES_DIR" --config "$HERE/genimage.cfg"
 echo "$CMDLINE" >"$BINARIES_DIR/cmdline.txt"
+# the names image/build.sh uses, so that qemu-tests/run.sh takes this directory as it is
+ln -sf bzImage "$BINARIES_DIR/vmlinuz"
+ln -sf rootfs.cpio.gz "$BINARIES_DIR/initramfs.cpio.gz"
+cp "$TARGET_DIR/etc/redfin/release" "$BINARIES_DIR/release"
 echo "Redfin: $BINARIES_DIR/redfin.img (test it with qemu-tests/run.sh $BINARIES_DIR disk)"
