@@ -196,6 +196,11 @@ impl FirmwareService {
         self.control.is_some()
     }
 
+    /// The running firmware's version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     pub fn max_package_bytes(&self) -> u64 {
         self.max_package_bytes
     }
