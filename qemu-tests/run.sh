@@ -19,7 +19,9 @@
 #         and tried once after a reset: GRUB falls back to bank A, and FirmwareInventory
 #         reports bank B as failed (rollback). Then the image's own update.tar is uploaded:
 #         after a reset bank B boots, bmcd marks it good, and a further reset boots bank B
-#         again without a try.
+#         again without a try. Last, a package whose bmcd refuses its configuration (and
+#         whose trial watchdog waits 20 s) goes to bank A: its trial boot is rebooted by the
+#         watchdog, the BMC comes back on bank B and reports bank A as failed.
 # Prints the time from QEMU start (or reset) to the first Redfish 200 of every boot.
 #
 # Logs (serial console, QEMU, last responses) stay in target/qemu-tests/<test>/, with the
@@ -294,11 +296,31 @@ test_banks() {
 # ------------------------------------------------------------------ firmware update
 INVENTORY=/redfish/v1/UpdateService/FirmwareInventory
 
-# upload PACKAGE: multipart push to the UpdateService (target bank B); waits (bounded) for the
-# task to end and fails unless it completed
+# make_unhealthy_package OUT: a signed package of this build whose bmcd refuses its
+# configuration (log = "loud") and whose trial watchdog waits 20 s instead of 180 s
+make_unhealthy_package() {
+  local u=$LOG_DIR/unhealthy kib
+  rm -rf "$u" && mkdir -p "$u/root" "$u/bank/boot"
+  gzip -dc "$IMAGE_DIR/initramfs.cpio.gz" | (cd "$u/root" && cpio -id --quiet) || fail "cannot unpack the initramfs"
+  sed -i 's/^log = .*/log = "loud"/' "$u/root/etc/bmcd/bmcd.toml"
+  sed -i 's/^TRIAL_TIMEOUT=.*/TRIAL_TIMEOUT=20/' "$u/root/usr/lib/redfin/common.sh"
+  if ! grep -q '^log = "loud"' "$u/root/etc/bmcd/bmcd.toml" || ! grep -q '^TRIAL_TIMEOUT=20$' "$u/root/usr/lib/redfin/common.sh"; then
+    fail "cannot break the unhealthy package's configuration"
+  fi
+  (cd "$u/root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$u/bank/boot/initramfs.cpio.gz"
+  cp "$IMAGE_DIR/vmlinuz" "$u/bank/boot/vmlinuz"
+  cp "$IMAGE_DIR/release" "$u/bank/boot/release"
+  kib=$(du -sk "$u/bank" | cut -f1)
+  mkfs.ext4 -q -F -m 0 -L redfin-root -d "$u/bank" "$u/bank.img" "$((kib + kib / 8 + 4096))K" >/dev/null || fail "mkfs.ext4"
+  "$TOP/image/mkupdate.sh" "$KEY" 0.0.0-unhealthy "$u/bank.img" "$1" "redfin-$BOARD" >/dev/null \
+    || fail "cannot make the unhealthy update package"
+  rm -rf "$u"
+}
+
+# upload PACKAGE: multipart push to the UpdateService ($LOG_DIR/params.json); waits (bounded)
+# for the task to end and fails unless it completed
 upload() {
   local code monitor t0
-  printf '{"Targets": ["%s/BMC_BankB"]}' "$INVENTORY" >"$LOG_DIR/params.json"
   t0=$(now)
   code=$(curl -sk --max-time 600 -u "admin:$PW" -D "$LOG_DIR/upload.headers" -o "$LOG_DIR/upload.json" -w '%{http_code}' \
     -F "UpdateParameters=<$LOG_DIR/params.json;type=application/json" \
@@ -330,18 +352,19 @@ booted_from() {
 }
 
 test_update() {
-  local key broken
-  begin_test update "firmware update through Redfish: a signed but unbootable package rolls back to bank A, the image's update.tar boots bank B and is marked good"
-  key=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
+  local broken
+  begin_test update "firmware update through Redfish: an unbootable package rolls back to bank A, update.tar boots bank B and is marked good, a bank whose bmcd fails is rolled back by the watchdog"
+  KEY=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
   [ -s "$IMAGE_DIR/update.tar" ] || fail "no $IMAGE_DIR/update.tar: rebuild the image"
-  [ -s "$key" ] || fail "no update signing key $key (the one image/build.sh used)"
+  [ -s "$KEY" ] || fail "no update signing key $KEY (the one image/build.sh used)"
+  printf '{"Targets": ["%s/BMC_BankB"]}' "$INVENTORY" >"$LOG_DIR/params.json"
   # A bank GRUB cannot boot: its "kernel" is random bytes. Signed with the trusted key.
   broken=$LOG_DIR/broken
   mkdir -p "$broken/boot"
   head -c 262144 /dev/urandom >"$broken/boot/vmlinuz"
   head -c 4096 /dev/urandom >"$broken/boot/initramfs.cpio.gz"
   mkfs.ext4 -q -F -m 0 -L redfin-root -d "$broken" "$LOG_DIR/broken.img" 4M >/dev/null || fail "mkfs.ext4"
-  "$TOP/image/mkupdate.sh" "$key" 0.0.0-broken "$LOG_DIR/broken.img" "$LOG_DIR/broken.tar" "redfin-$BOARD" >/dev/null \
+  "$TOP/image/mkupdate.sh" "$KEY" 0.0.0-broken "$LOG_DIR/broken.img" "$LOG_DIR/broken.tar" "redfin-$BOARD" >/dev/null \
     || fail "cannot make the broken update package"
   cp --sparse=always "$IMAGE_DIR/redfin.img" "$LOG_DIR/redfin.img"
   cp "$OVMF_VARS" "$LOG_DIR/OVMF_VARS.fd"
@@ -394,10 +417,34 @@ test_update() {
   wait_boot 4
   [ "$(booted_from 4)" = b ] || fail "boot 4 was not from bank B: bank B did not stay the good one"
   [ "$(grep -ac 'Redfin: trying bank' "$SERIAL")" = 2 ] || fail "GRUB tried a bank at boot 4"
-  check_console
+
+  # A bank whose kernel boots but whose bmcd never answers (a configuration it refuses), with
+  # the image's trial watchdog shortened to 20 s: the watchdog reboots, GRUB boots bank B.
+  say "[$TEST] upload of a signed package whose bmcd never becomes healthy (to bank A)"
+  make_unhealthy_package "$LOG_DIR/unhealthy.tar"
+  printf '{"Targets": ["%s/BMC_BankA"]}' "$INVENTORY" >"$LOG_DIR/params.json"
+  upload "$LOG_DIR/unhealthy.tar"
+  monitor system_reset
+  T0=$(now)
+  for _ in $(seq 1 "$((BOOT_TIMEOUT * 10))"); do
+    grep -aq 'firmware bank a was not marked good within 20s: rebooting' "$SERIAL" && break
+    kill -0 "$QPID" 2>/dev/null || fail "QEMU exited during the trial of bank A"
+    sleep 0.1
+  done
+  grep -aq 'firmware bank a was not marked good within 20s: rebooting' "$SERIAL" \
+    || fail "the trial watchdog did not reboot an unhealthy bank A within $BOOT_TIMEOUT s"
+  [ "$(booted_from 5)" = a ] || fail "boot 5 was not the trial of bank A: $(booted_from 5)"
+  grep -aq 'bmcd exited with status 2' "$SERIAL" || fail "bmcd on the unhealthy bank did not fail as planned"
+  wait_boot 5
+  local watchdog=$BOOT_S
+  [ "$(booted_from 6)" = b ] || fail "after the watchdog's reboot the BMC did not come back on bank B: $(booted_from 6)"
+  inventory A
+  grep -q '"Health":"Critical"' "$LOG_DIR/last.json" || fail "bank A is not reported as failed: $(cat "$LOG_DIR/last.json")"
+  say "[$TEST] unhealthy bank A rebooted by the trial watchdog, back on bank B: first Redfish 200 after $watchdog s"
+  check_console 'bmcd exited with status 2|firmware bank a was not marked good'
   cleanup
   rm -f "$LOG_DIR/redfin.img" "$LOG_DIR/OVMF_VARS.fd"
-  RESULTS+=("firmware update: unbootable bank B rolled back to A (first 200 after $rollback s); update.tar uploaded in $up s (task done at $task s), bank B booted (first 200 after $trial s), marked good, booted again")
+  RESULTS+=("firmware update: unbootable bank B rolled back to A (first 200 after $rollback s); update.tar uploaded in $up s (task done at $task s), bank B booted (first 200 after $trial s), marked good, booted again; a bank whose bmcd fails rolled back by the 20 s trial watchdog (first 200 on B after $watchdog s)")
   say "[$TEST] PASS"
 }
 
