@@ -634,3 +634,56 @@ async fn a_healthy_trial_boot_is_marked_good_and_a_failed_one_is_reported() {
     assert_eq!(banks.var("redfin_bank").as_deref(), Some("b"));
     bmc.stop().await;
 }
+
+#[tokio::test]
+async fn one_update_runs_at_a_time() {
+    let dir = TempDir::new("update-busy");
+    let banks = Banks::new(dir.path());
+    let k = key();
+    // A server that accepts and never answers: the download's TLS handshake hangs (for bmcd's
+    // 10 s handshake limit), so the first update is still running when the second one comes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let bmc = start(dir.path(), Some(banks.config(&[&k], "a"))).await;
+    let admin = bmc.admin();
+    let first = admin
+        .post(
+            SIMPLE_UPDATE,
+            json!({"ImageURI": format!("https://{addr}/update.tar")}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.json);
+    let r = push(
+        &admin,
+        Some("{}"),
+        Some(&package(&k, "2.0.0", &image(4096, 6), Flaw::None)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert_eq!(r.message_id(), "Base.1.20.0.ServiceTemporarilyUnavailable");
+    let (status, task) = wait_task(&admin, first.header("location").expect("monitor")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{task}");
+    assert_eq!(task["TaskState"], "Exception");
+    assert_eq!(std::fs::read(&banks.b).expect("b"), OLD_B);
+    // Once it is over, the next update runs.
+    let rootfs = image(4096, 6);
+    let r = push(
+        &admin,
+        Some("{}"),
+        Some(&package(&k, "2.0.0", &rootfs, Flaw::None)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let (status, _) = wait_task(&admin, r.header("location").expect("monitor")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(std::fs::read(&banks.b).expect("b"), rootfs);
+    hold.abort();
+    bmc.stop().await;
+}
