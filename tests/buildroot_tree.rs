@@ -326,8 +326,8 @@ fn kernel_command_line_and_banks_match_the_board() {
     assert_eq!(names.iter().position(|n| n == "root-a"), Some(1));
     assert_eq!(names.iter().position(|n| n == "root-b"), Some(2));
     let grub = read(&format!("{BOARD}/grub.cfg"));
-    assert!(grub.contains("($redfin_disk,gpt2)/boot/vmlinuz @CMDLINE@ redfin.bank=a"));
-    assert!(grub.contains("($redfin_disk,gpt3)/boot/vmlinuz @CMDLINE@ redfin.bank=b"));
+    assert!(grub.contains("linux ($redfin_disk,gpt2)/boot/vmlinuz @CMDLINE@ redfin.bank=a"));
+    assert!(grub.contains("linux ($redfin_disk,gpt3)/boot/vmlinuz @CMDLINE@ redfin.bank=b"));
     // The image's bmcd finds the banks by the same GPT names.
     let toml = read("overlays/common/etc/bmcd/bmcd.toml");
     assert!(toml.contains("bank-a = \"partlabel:root-a\"") && toml.contains("bank-b = \"partlabel:root-b\""));
