@@ -1,7 +1,8 @@
 # Redfin: one entry point for building, running and testing.
 #   make run    install what is missing, build, start bmcd on https://127.0.0.1:8443 (libvirt test driver)
 #   make test   the whole suite: style, lints, unit + integration tests (test driver and a real
-#               libvirtd with a tiny TCG guest), DMTF Service Validator and Use-Case Checkers
+#               libvirtd with a tiny TCG guest), DMTF Service Validator and Use-Case Checkers,
+#               then the firmware image built and booted under QEMU (make qemu-test)
 SHELL := /bin/bash
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:8443
@@ -69,14 +70,15 @@ bench-smoke:
 	python3 bench/run.py --mode smoke --bmcd $(BENCH_BMCD)
 
 # The firmware image (kernel + initramfs, and a GPT disk with banks A/B and a
-# data partition) and its boot tests under QEMU TCG: see image/README.md.
+# data partition), its signed update package, and its boot and firmware-update tests under
+# QEMU TCG: see docs/image.md.
 image: release
 	image/build.sh target/image
 
 qemu-test: image
 	qemu-tests/run.sh target/image
 
-test: deps fmt-check lint unit conformance
+test: deps fmt-check lint unit conformance qemu-test
 
 clean:
 	$(CARGO) clean

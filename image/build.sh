@@ -11,6 +11,9 @@
 #   redfin.img          raw GPT disk, UEFI-bootable: ESP (GRUB), root bank A, root bank B,
 #                       data partition (bmcd's state directory), see board/BOARD/partitions.txt
 #   release             what went into the image (sourced by the image's init scripts too)
+#   update.tar          a signed update package of this build (image/mkupdate.sh) for
+#                       UpdateService: its rootfs.img is one bank's file system
+#   update-key.pub      the public key bmcd trusts for updates (base64, 32 bytes)
 #
 # Nothing is installed on the build machine and nothing needs root: packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` into the cache; file systems are made with
@@ -22,6 +25,9 @@
 #   IMAGE_CACHE=target/image-cache downloaded packages and unpacked kernels
 #   KERNEL_PKG=linux-image-6.1.0-NN-amd64   pin the kernel package
 #   SOURCE_DATE_EPOCH              file times inside the initramfs (default: last git commit)
+#   UPDATE_KEY=target/image-keys/dev-update-key.pem   Ed25519 key that signs update packages;
+#                                  its public key is baked into the image's bmcd.toml. Made
+#                                  (a development key, never committed) if the file is missing.
 #   ICU_DATA=stub                  replace libicudata (31 MB, unused by bmcd) by a stand-in,
 #                                  see image/lib/rootfs.sh; ICU_DATA=full keeps it
 set -euo pipefail
@@ -34,6 +40,7 @@ BOARD_DIR=$TOP/board/$BOARD
 BMCD_BIN=${BMCD_BIN:-$TOP/target/release/bmcd}
 CACHE=${IMAGE_CACHE:-$TOP/target/image-cache}
 ICU_DATA=${ICU_DATA:-stub}
+UPDATE_KEY=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
 case "$ICU_DATA" in stub|full) ;; *) echo "image: ICU_DATA must be stub or full" >&2; exit 2 ;; esac
 
 # shellcheck source=image/lib/common.sh
@@ -65,6 +72,7 @@ fi
 export SOURCE_DATE_EPOCH
 
 T0=$(date +%s)
+update_key            # -> UPDATE_PUBKEY (made under target/image-keys/ if missing)
 fetch_kernel          # -> KVER, KERNEL_DIR (vmlinuz, modules/, modules.order)
 fetch_busybox         # -> BUSYBOX
 find_sfdisk           # -> SFDISK
@@ -76,8 +84,10 @@ cp "$KERNEL_DIR/vmlinuz" "$WORK/vmlinuz"
 tr '\n' ' ' <"$BOARD_DIR/cmdline.txt" | sed 's/ *$//' >"$WORK/cmdline.txt"
 echo >>"$WORK/cmdline.txt"
 build_disk "$WORK" "$WORK/redfin.img"
+build_update "$WORK/update.tar"
+echo "$UPDATE_PUBKEY" >"$WORK/update-key.pub"
 
-for f in vmlinuz initramfs.cpio.gz cmdline.txt release redfin.img; do
+for f in vmlinuz initramfs.cpio.gz cmdline.txt release redfin.img update.tar update-key.pub; do
   mv -f "$WORK/$f" "$OUT_DIR/$f"
 done
 

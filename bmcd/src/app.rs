@@ -33,6 +33,7 @@ pub struct App {
     pub boot: Arc<BootService>,
     pub tasks: Arc<Tasks>,
     pub media: Arc<MediaService>,
+    pub firmware: Arc<crate::firmware::FirmwareService>,
     pub events: Arc<EventService>,
     pub logs: Arc<Logs>,
     pub consoles: Arc<ConsoleService>,

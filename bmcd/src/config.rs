@@ -45,6 +45,9 @@ pub struct Config {
     /// Per-VM BMC endpoints to create at start-up when they do not exist yet
     /// (`[[endpoint]]` tables in the file).
     pub endpoints: Vec<EndpointConfig>,
+    /// Firmware banks and boot loader (`[firmware]`); without it the
+    /// UpdateService is shown but disabled.
+    pub firmware: Option<FirmwareConfig>,
 }
 
 /// One `[[endpoint]]` of the configuration file.
@@ -100,6 +103,78 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Where the firmware banks and the boot loader's environment are, and which
+/// update packages are trusted (`[firmware]` in the TOML file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirmwareConfig {
+    /// Bank A and bank B: a file or block device path, or `partlabel:NAME`
+    /// (the GPT partition of that name, found in `/sys/class/block`).
+    pub bank_a: String,
+    pub bank_b: String,
+    /// The GRUB environment block (1024 bytes) the boot loader reads.
+    pub boot_env: PathBuf,
+    /// The bank running now; when `None`, `redfin.bank=` in `cmdline`.
+    pub booted_bank: Option<String>,
+    /// Kernel command line to read `redfin.bank=` from.
+    pub cmdline: PathBuf,
+    /// Ed25519 public keys (base64 of the 32 raw bytes) whose signatures are trusted.
+    pub trusted_keys: Vec<String>,
+    /// What `compatible` a package's manifest must name.
+    pub compatible: String,
+    /// Version of the running firmware (default: bmcd's version).
+    pub version: Option<String>,
+    /// Largest update package accepted (upload or download).
+    pub max_package_bytes: u64,
+}
+
+impl Default for FirmwareConfig {
+    fn default() -> Self {
+        FirmwareConfig {
+            bank_a: String::new(),
+            bank_b: String::new(),
+            boot_env: PathBuf::new(),
+            booted_bank: None,
+            cmdline: PathBuf::from("/proc/cmdline"),
+            trusted_keys: Vec::new(),
+            compatible: "redfin-qemu-x86_64".to_owned(),
+            version: None,
+            max_package_bytes: 512 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileFirmware {
+    bank_a: String,
+    bank_b: String,
+    boot_env: PathBuf,
+    booted_bank: Option<String>,
+    cmdline: Option<PathBuf>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
+    compatible: Option<String>,
+    version: Option<String>,
+    max_package_bytes: Option<u64>,
+}
+
+impl From<FileFirmware> for FirmwareConfig {
+    fn from(f: FileFirmware) -> FirmwareConfig {
+        let d = FirmwareConfig::default();
+        FirmwareConfig {
+            bank_a: f.bank_a,
+            bank_b: f.bank_b,
+            boot_env: f.boot_env,
+            booted_bank: f.booted_bank,
+            cmdline: f.cmdline.unwrap_or(d.cmdline),
+            trusted_keys: f.trusted_keys,
+            compatible: f.compatible.unwrap_or(d.compatible),
+            version: f.version,
+            max_package_bytes: f.max_package_bytes.unwrap_or(d.max_package_bytes),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -123,6 +198,7 @@ impl Default for Config {
             shutdown_grace_s: 10,
             console: ConsoleConfig::default(),
             endpoints: Vec::new(),
+            firmware: None,
         }
     }
 }
@@ -158,6 +234,7 @@ struct FileConfig {
     console_max_sessions_total: Option<u32>,
     console_spice_token_uses: Option<u32>,
     endpoint: Option<Vec<EndpointConfig>>,
+    firmware: Option<FileFirmware>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +351,9 @@ impl Config {
         }
         if let Some(e) = f.endpoint {
             self.endpoints = e;
+        }
+        if let Some(fw) = f.firmware {
+            self.firmware = Some(fw.into());
         }
     }
 
@@ -412,6 +492,29 @@ impl Config {
                  console-session-max-s at least console-token-ttl-s"
                     .into(),
             ));
+        }
+        if let Some(fw) = &self.firmware {
+            if fw.bank_a.is_empty() || fw.bank_b.is_empty() || fw.bank_a == fw.bank_b {
+                return Err(ConfigError::Invalid(
+                    "firmware: bank-a and bank-b must name two different banks".into(),
+                ));
+            }
+            if let Some(b) = &fw.booted_bank {
+                if b != "a" && b != "b" {
+                    return Err(ConfigError::Invalid(format!(
+                        "firmware: booted-bank '{b}' is not a or b"
+                    )));
+                }
+            }
+            if let Some(bad) = fw
+                .trusted_keys
+                .iter()
+                .find(|k| crate::firmware::package::parse_public_key(k).is_none())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "firmware: trusted key '{bad}' is not a base64 Ed25519 public key (32 bytes)"
+                )));
+            }
         }
         if self.admin_user.is_empty() {
             return Err(ConfigError::Invalid("admin user name is empty".into()));

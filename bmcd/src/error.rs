@@ -111,6 +111,19 @@ impl RedfishError {
         self
     }
 
+    /// Replaces the resolution of the last message.
+    pub fn with_resolution(mut self, text: impl Into<String>) -> RedfishError {
+        if let Some(m) = self.messages.pop() {
+            self.messages.push(m.resolution(text));
+        }
+        self
+    }
+
+    /// For a 415: the media type the route takes.
+    pub fn expecting(self, media_type: &str) -> RedfishError {
+        self.with_resolution(format!("Send the request body as {media_type}."))
+    }
+
     // ---- 4xx ------------------------------------------------------------
 
     pub fn not_found(resource_type: &str, id: &str) -> RedfishError {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod consoles;
 pub mod error;
 pub mod events;
+pub mod firmware;
 pub mod host;
 pub mod http;
 pub mod libvirt;
@@ -251,6 +252,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
     };
     let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
+    let firmware = {
+        let config = config.firmware.clone();
+        let dir = state_dir.clone();
+        let tasks = Arc::clone(&tasks);
+        Arc::new(blocking(move || firmware::FirmwareService::open(config.as_ref(), &dir, tasks)).await?)
+    };
     let app = Arc::new(App {
         consoles: Arc::clone(&consoles),
         hypervisor,
@@ -259,6 +266,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         boot,
         tasks,
         media,
+        firmware: Arc::clone(&firmware),
         events,
         logs: Arc::clone(&logs),
         router: router::Router::new(router::all_routes()),
@@ -343,6 +351,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     }));
 
+    // A trial boot of a new firmware bank becomes the good one once bmcd answers.
+    let mut followers = vec![
+        boot_watch,
+        event_delivery,
+        event_follow,
+        log_writer,
+        persona_watch,
+    ];
+    followers.extend(firmware.start(https));
+
     tracing::info!(%https, libvirt_uri = %config.libvirt_uri, state_dir = %state_dir.display(), "bmcd started");
     Ok(Running {
         https,
@@ -351,13 +369,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         admin_user: config.admin_user,
         shutdown,
         tasks,
-        followers: vec![
-            boot_watch,
-            event_delivery,
-            event_follow,
-            log_writer,
-            persona_watch,
-        ],
+        followers,
         auth,
         logs: Arc::clone(&logs),
         app,

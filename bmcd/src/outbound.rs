@@ -603,6 +603,20 @@ async fn tls_connector(req: &FetchRequest) -> Result<TlsConnector, FetchError> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// A TLS connector that accepts any server certificate (bmcd's own health check
+/// on loopback).
+pub fn insecure_tls_connector() -> Result<TlsConnector, FetchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FetchError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 async fn trust_anchors(ca_certificates: &[String]) -> Result<RootCertStore, FetchError> {
     let mut roots = RootCertStore::empty();
     if ca_certificates.is_empty() {

@@ -34,6 +34,8 @@ pub struct Request {
     /// The per-VM BMC endpoint the request came in on; `None` on the
     /// aggregate listener.
     pub endpoint: Option<Arc<crate::personas::Endpoint>>,
+    /// On upload routes: the body, streamed to a file (removed when dropped).
+    pub upload: Option<crate::firmware::TempFile>,
 }
 
 impl Request {
@@ -126,6 +128,9 @@ pub struct Route {
     pub handler: Handler,
     /// The OData `$` query options this route understands.
     pub query: &'static [&'static str],
+    /// The body is streamed to a file (firmware packages) instead of being
+    /// read into memory under the JSON body limit.
+    pub upload: bool,
 }
 
 impl Route {
@@ -136,7 +141,15 @@ impl Route {
             required,
             handler,
             query: &[],
+            upload: false,
         }
+    }
+
+    /// Declares an upload route: the body goes to a file, up to the firmware
+    /// package limit.
+    pub const fn upload(mut self) -> Route {
+        self.upload = true;
+        self
     }
 
     /// Declares the `$` query options the handler reads.
@@ -174,6 +187,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::log_services::routes());
     routes.extend(resources::virtual_media::routes());
     routes.extend(resources::bmc_endpoints::routes());
+    routes.extend(resources::update_service::routes());
     routes
 }
 

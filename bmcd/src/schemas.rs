@@ -102,6 +102,9 @@ schemas! {
     MESSAGE_REGISTRY = "MessageRegistry" "v1_7_0";
     JSON_SCHEMA_FILE_COLLECTION = "JsonSchemaFileCollection" "";
     JSON_SCHEMA_FILE = "JsonSchemaFile" "v1_1_5";
+    UPDATE_SERVICE = "UpdateService" "v1_17_0";
+    SOFTWARE_INVENTORY_COLLECTION = "SoftwareInventoryCollection" "";
+    SOFTWARE_INVENTORY = "SoftwareInventory" "v1_13_0";
 }
 
 /// Schemas referenced by the ones above (types of their properties).

@@ -26,7 +26,7 @@ print_sizes() {
   local f
   echo
   echo "Redfin image ($BOARD, kernel $KVER, $(grep '^BMCD_VERSION=' "$OUT_DIR/release" | cut -d= -f2 | tr -d "'")) in $OUT_DIR:"
-  for f in vmlinuz initramfs.cpio.gz redfin.img; do
+  for f in vmlinuz initramfs.cpio.gz redfin.img update.tar; do
     printf '  %-18s %11s bytes  %9s' "$f" "$(size_of "$OUT_DIR/$f")" "$(human "$(size_of "$OUT_DIR/$f")")"
     [ "$f" = redfin.img ] && printf '  (sparse, %s allocated)' "$(human $(( $(du -k "$OUT_DIR/$f" | cut -f1) * 1024 )))"
     echo

@@ -66,7 +66,7 @@ set prefix=(\$root)/EFI/redfin
 EOF
   grub-mkimage -O "$GRUB_FORMAT" -c "$w/grub-early.cfg" -p /EFI/redfin -o "$w/$EFI_BOOT_FILE" \
     part_gpt fat ext2 search search_fs_uuid search_label normal linux configfile echo test \
-    loadenv all_video
+    loadenv regexp all_video
   cmdline=$(tr '\n' ' ' <"$BOARD_DIR/cmdline.txt" | sed 's/ *$//')
   sed "s|@CMDLINE@|$cmdline|g" "$BOARD_DIR/grub.cfg" >"$w/grub.cfg"
   rm -f "$w/grubenv"
@@ -102,4 +102,33 @@ stage_data() {
 make_ext4() {
   rm -f "$1"
   mkfs.ext4 -q -F -m 0 -L "$3" -E root_owner=0:0 -d "$4" "$1" "${2}M" >/dev/null || die "mkfs.ext4 $3 failed"
+}
+
+# update_key: the Ed25519 key that signs update packages ($UPDATE_KEY; a development key is
+# made if it is missing). Sets UPDATE_PUBKEY (base64 of the 32-byte public key).
+update_key() {
+  command -v openssl >/dev/null || die "missing on the build machine: openssl (openssl)"
+  if [ ! -s "$UPDATE_KEY" ]; then
+    mkdir -p "$(dirname "$UPDATE_KEY")"
+    (umask 077 && openssl genpkey -algorithm ed25519 -out "$UPDATE_KEY") || die "cannot make $UPDATE_KEY"
+    log "made a development update signing key: $UPDATE_KEY (keep it out of git)"
+  fi
+  UPDATE_PUBKEY=$("$HERE/mkupdate.sh" --public "$UPDATE_KEY") || die "$UPDATE_KEY is not an Ed25519 key"
+}
+
+# build_update OUT: a signed update package of this build. Its rootfs.img is a bank file
+# system just big enough for the bank's files (smaller than the partition: less to upload).
+build_update() {
+  local out=$1 dir kib version
+  dir=$(stage_bank "$WORK/update-bank")
+  kib=$(du -sk "$dir" | cut -f1)
+  kib=$(( kib + kib / 8 + 4096 ))
+  rm -f "$WORK/update-rootfs.img"
+  mkfs.ext4 -q -F -m 0 -L redfin-root -E root_owner=0:0 -d "$dir" "$WORK/update-rootfs.img" "${kib}K" >/dev/null \
+    || die "mkfs.ext4 of the update's bank image failed"
+  version=$(sed -n "s/^REDFIN_VERSION='\(.*\)'$/\1/p" "$WORK/release")
+  "$HERE/mkupdate.sh" "$UPDATE_KEY" "$version" "$WORK/update-rootfs.img" "$out" "redfin-$BOARD" >/dev/null \
+    || die "cannot make the update package"
+  rm -f "$WORK/update-rootfs.img"
+  log "update package: $(human "$(size_of "$out")") ($version, signed with $UPDATE_KEY)"
 }

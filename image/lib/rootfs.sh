@@ -45,6 +45,12 @@ build_rootfs() {
     done
   done
   cp "$WORK/release" "$r/etc/redfin/release"
+  # bmcd.toml: this image's version and board, and the key update packages are signed with
+  local version
+  version=$(sed -n "s/^REDFIN_VERSION='\(.*\)'$/\1/p" "$WORK/release")
+  sed -i -e "s|@COMPATIBLE@|redfin-$BOARD|" -e "s|@VERSION@|$version|" \
+    -e "s|@TRUSTED_KEYS@|\"$UPDATE_PUBKEY\"|" "$r/etc/bmcd/bmcd.toml"
+  ! grep -q '@[A-Z_]*@' "$r/etc/bmcd/bmcd.toml" || die "placeholders left in bmcd.toml"
 
   # bmcd and the shared libraries it loads (libvirt's client library and its closure)
   install -m 0755 "$BMCD_BIN" "$r/usr/bin/bmcd"

@@ -19,8 +19,19 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 # The Protocol Validator subscribes a made-up destination (192.168.1.50) to
 # events: keep every outbound connection on loopback so nothing leaves the host.
-cat > "$OUT/bmcd.toml" <<'TOML'
+# Firmware banks as plain files, so that the UpdateService and both FirmwareInventory
+# members are validated too (the key only has to be well-formed: nothing is updated).
+printf 'bank A' > "$OUT/bank-a.img"; printf 'bank B' > "$OUT/bank-b.img"
+KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
+cat > "$OUT/bmcd.toml" <<TOML
 outbound-allow = ["127.0.0.0/8", "::1/128"]
+
+[firmware]
+bank-a = "$OUT/bank-a.img"
+bank-b = "$OUT/bank-b.img"
+boot-env = "$OUT/grubenv"
+booted-bank = "a"
+trusted-keys = ["$KEY"]
 TOML
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BMCD_ADMIN_USER=admin BMCD_ADMIN_PASSWORD=$PASSWORD \

@@ -346,7 +346,11 @@ async fn dispatch<'a>(
     check_odata_version(req.headers()).map_err(fail)?;
 
     let headers = req.headers().clone();
-    let body = read_body(app, &method, req).await.map_err(fail)?;
+    let (body, upload) = if route.upload {
+        (Bytes::new(), Some(read_upload(app, req).await.map_err(fail)?))
+    } else {
+        (read_body(app, &method, req).await.map_err(fail)?, None)
+    };
 
     // Optimistic concurrency: a write that names an ETag must name the current
     // one, checked and applied under one lock.
@@ -386,6 +390,7 @@ async fn dispatch<'a>(
         principal: principal.clone(),
         client,
         endpoint: endpoint.cloned(),
+        upload: None,
     };
     let request = Request {
         app: Arc::clone(app),
@@ -398,6 +403,7 @@ async fn dispatch<'a>(
         principal,
         client,
         endpoint: endpoint.cloned(),
+        upload,
     };
     let reply = (route.handler)(request).await.map_err(fail)?;
     let mut reply = paging
@@ -616,6 +622,89 @@ fn check_odata_version(headers: &HeaderMap) -> Result<(), RedfishError> {
     }
 }
 
+/// Time allowed for a whole upload.
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
+/// Room for the multipart framing and parameters around a package.
+const UPLOAD_SLACK: u64 = 64 << 10;
+
+/// Streams an upload route's body to a file in the firmware work directory,
+/// within the package limit (plus the multipart framing) and a time limit.
+async fn read_upload(
+    app: &App,
+    req: hyper::Request<Incoming>,
+) -> Result<crate::firmware::TempFile, RedfishError> {
+    use tokio::io::AsyncWriteExt as _;
+    if !app.firmware.enabled() {
+        return Err(crate::firmware::not_configured());
+    }
+    let limit = app.firmware.max_package_bytes().saturating_add(UPLOAD_SLACK);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(RedfishError::payload_too_large());
+    }
+    let dir = app.firmware.work_dir().to_owned();
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, dir = %dir.display(), "cannot create the firmware work directory");
+            RedfishError::internal()
+        })?;
+    let mut nonce = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| RedfishError::internal())?;
+    let name: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!("upload-{name}"));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot create an upload file");
+            RedfishError::internal()
+        })?;
+    let guard = crate::firmware::TempFile(path);
+    let copy = async move {
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        let mut body = req.into_body();
+        let mut total = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| RedfishError::malformed_json())?;
+            if let Ok(data) = frame.into_data() {
+                total += data.len() as u64;
+                if total > limit {
+                    return Err(RedfishError::payload_too_large());
+                }
+                out.write_all(&data).await.map_err(|e| {
+                    tracing::error!(error = %e, "writing an upload failed");
+                    RedfishError::new(
+                        hyper::StatusCode::INSUFFICIENT_STORAGE,
+                        crate::error::Message::new(&crate::registries::base::INSUFFICIENT_STORAGE, &[]),
+                    )
+                })?;
+            }
+        }
+        out.flush().await.map_err(|_| RedfishError::internal())?;
+        Ok(())
+    };
+    match tokio::time::timeout(UPLOAD_TIMEOUT, copy).await {
+        Ok(Ok(())) => Ok(guard),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(RedfishError::new(
+            hyper::StatusCode::REQUEST_TIMEOUT,
+            crate::error::Message::new(&crate::registries::base::OPERATION_TIMEOUT, &[]),
+        )),
+    }
+}
+
 async fn read_body(app: &App, method: &Method, req: hyper::Request<Incoming>) -> Result<Bytes, RedfishError> {
     let declared = req
         .headers()
@@ -680,6 +769,7 @@ async fn read_resource(
         principal,
         client,
         endpoint: None,
+        upload: None,
     };
     match (route.handler)(request).await? {
         Reply::Json { body, .. } => Ok(Some(body)),

@@ -317,6 +317,7 @@ pub async fn call(
         principal: Some(principal),
         client: req.client,
         endpoint: req.endpoint.clone(),
+        upload: None,
     };
     (route.handler)(inner).await
 }

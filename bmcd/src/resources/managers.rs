@@ -98,7 +98,8 @@ async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
     let systems = req.app.hypervisor.list_systems().await?;
     let uri = format!("{MANAGERS}/{BMC_ID}");
     let s = &req.app.service;
-    Ok(Reply::ok(json!({
+    let firmware = &req.app.firmware;
+    let mut body = json!({
         "@odata.id": uri,
         "@odata.type": schemas::MANAGER.odata_type(),
         "Id": BMC_ID,
@@ -109,7 +110,7 @@ async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
         "ServiceEntryPointUUID": s.uuid,
         "Manufacturer": "Redfin",
         "Model": "Redfin bmcd",
-        "FirmwareVersion": s.firmware_version,
+        "FirmwareVersion": if firmware.enabled() { firmware.version() } else { s.firmware_version },
         "PowerState": "On",
         "Status": status_ok(),
         "DateTime": rfc3339(now_unix()),
@@ -121,7 +122,17 @@ async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
             "ManagerForServers": systems.iter().map(|x| link(&format!("/redfish/v1/Systems/{}", x.id))).collect::<Vec<_>>(),
             "ManagerForChassis": systems.iter().map(|x| link(&format!("/redfish/v1/Chassis/{}", x.id))).collect::<Vec<_>>(),
         },
-    })))
+    });
+    // The firmware banks: the one running, and both.
+    if let Some(active) = firmware.booted() {
+        body["Links"]["ActiveSoftwareImage"] = link(&crate::firmware::inventory_uri(active));
+        body["Links"]["SoftwareImages"] = json!(crate::firmware::boot::Bank::BOTH
+            .iter()
+            .map(|b| link(&crate::firmware::inventory_uri(*b)))
+            .collect::<Vec<_>>());
+        body["Links"]["SoftwareImages@odata.count"] = json!(2);
+    }
+    Ok(Reply::ok(body))
 }
 
 async fn get_ethernet_interface_collection(req: Request) -> Result<Reply, RedfishError> {

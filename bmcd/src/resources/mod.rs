@@ -15,6 +15,7 @@ pub mod service_root;
 pub mod session_service;
 pub mod systems;
 pub mod task_service;
+pub mod update_service;
 pub mod virtual_media;
 
 use serde_json::{json, Value};

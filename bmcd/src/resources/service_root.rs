@@ -52,6 +52,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
         "AccountService": link("/redfish/v1/AccountService"),
         "Registries": link("/redfish/v1/Registries"),
         "Tasks": link("/redfish/v1/TaskService"),
+        "UpdateService": link("/redfish/v1/UpdateService"),
         "EventService": link("/redfish/v1/EventService"),
         "JsonSchemas": link("/redfish/v1/JsonSchemas"),
         "Links": { "Sessions": link("/redfish/v1/SessionService/Sessions") },
@@ -67,6 +68,7 @@ async fn get_odata(_req: Request) -> Result<Reply, RedfishError> {
         ("AccountService", "/redfish/v1/AccountService"),
         ("Registries", "/redfish/v1/Registries"),
         ("TaskService", "/redfish/v1/TaskService"),
+        ("UpdateService", "/redfish/v1/UpdateService"),
         ("EventService", "/redfish/v1/EventService"),
         ("JsonSchemas", "/redfish/v1/JsonSchemas"),
     ];

@@ -25,4 +25,11 @@ cmdline_arg() {
 # Where things live (also read by bmcd.toml: state-dir = /data/bmcd)
 DATA_DIR=/data
 DATA_LABEL=redfin-data
+# the EFI system partition: GRUB's environment (bank choice) is EFI/redfin/grubenv on it
+ESP_DIR=/boot/efi
+ESP_LABEL=REDFIN-ESP
+GRUBENV=$ESP_DIR/EFI/redfin/grubenv
+# a trial boot of a new firmware bank that bmcd has not marked good within this many
+# seconds is ended by a reboot: GRUB then boots the good bank again (rollback)
+TRIAL_TIMEOUT=180
 BMCD_CONF=/etc/bmcd/bmcd.toml
