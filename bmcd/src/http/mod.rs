@@ -2,3 +2,4 @@
 
 pub mod server;
 pub mod tls;
+pub mod x509;

@@ -57,9 +57,9 @@ pub fn ensure_self_signed(state_dir: &Path, host_names: &[String]) -> Result<(Pa
             names.push(n.clone());
         }
     }
-    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError(e.to_string()))?;
-    write_private(&key_path, ck.signing_key.serialize_pem().as_bytes(), 0o600)?;
-    write_private(&cert_path, ck.cert.pem().as_bytes(), 0o644)?;
+    let (cert, key) = super::x509::self_signed(&names).map_err(TlsError)?;
+    write_private(&key_path, key.as_bytes(), 0o600)?;
+    write_private(&cert_path, cert.as_bytes(), 0o644)?;
     Ok((cert_path, key_path))
 }
 
