@@ -78,7 +78,7 @@ image: release
 qemu-test: image
 	qemu-tests/run.sh target/image
 
-test: deps fmt-check lint unit conformance qemu-test
+test: deps fmt-check lint unit conformance bench-smoke qemu-test
 
 clean:
 	$(CARGO) clean
