@@ -128,7 +128,10 @@ pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
         .sign(&rng, &tbs)
         .map_err(|_| "cannot sign the certificate".to_owned())?;
     let certificate = sequence(&[&tbs, &algorithm, &bit_string(signature.as_ref())]);
-    Ok((pem("CERTIFICATE", &certificate), pem("PRIVATE KEY", pkcs8.as_ref())))
+    Ok((
+        pem("CERTIFICATE", &certificate),
+        pem("PRIVATE KEY", pkcs8.as_ref()),
+    ))
 }
 
 #[cfg(test)]
