@@ -6,7 +6,8 @@
 #
 # kernel  direct kernel boot of vmlinuz + initramfs.cpio.gz (static address redfin.ip=, no
 #         disk, so bmcd's state is in RAM): readiness marker, GET /redfish/v1 = 200, the admin
-#         password printed on the console works on /redfish/v1/Systems, a wrong one does not.
+#         password printed on the console works on /redfish/v1/Systems, a wrong one does not;
+#         then the DMTF Service Validator runs against the booted image (0 failures).
 # disk    UEFI boot (OVMF) of a copy of redfin.img as a virtio disk, with a VGA device like a
 #         libvirt domain (DHCP, data partition): the same checks;
 #         then a hard reset (QEMU monitor system_reset): the state survived (no new password,
@@ -190,6 +191,21 @@ begin_test() {
 RESULTS=()
 
 # ------------------------------------------------------------------ kernel + initramfs
+# validate_service PASSWORD: the DMTF Redfish Service Validator against the booted image,
+# through the host forward; 0 failures required. Its reports stay in $LOG_DIR/validator.
+HARNESS=${REDFIN_CONFORMANCE:-$TOP/../shared/redfish-conformance}
+validate_service() {
+  local pw=$1 t0 line
+  [ -x "$HARNESS/bin/validate.sh" ] || fail "no DMTF conformance harness at $HARNESS (set REDFIN_CONFORMANCE)"
+  t0=$(now)
+  OUT_DIR=$LOG_DIR/validator TOOLS=service TOOL_TIMEOUT=900 \
+    "$HARNESS/bin/validate.sh" "$URL" admin "$pw" > "$LOG_DIR/validator.log" 2>&1 \
+    || fail "Service Validator against the booted image: $(grep service-validator "$LOG_DIR/validator.log"; head -20 "$LOG_DIR"/validator/*/failures.txt 2>/dev/null)"
+  line=$(grep -o 'PASS=[0-9]* WARN=[0-9]* FAIL=[0-9]*' "$LOG_DIR/validator.log" | head -1)
+  VALIDATOR="$line in $(elapsed "$t0") s"
+  say "[$TEST] Service Validator: $VALIDATOR"
+}
+
 test_kernel() {
   local pw
   begin_test kernel "direct kernel boot, ${MEM_KERNEL} MiB, 1 vCPU, TCG"
@@ -204,8 +220,9 @@ test_kernel() {
   grep -aq 'network eth0: 10.0.2.15/24 via 10.0.2.2 (static)' "$SERIAL" || fail "static address from redfin.ip= not reported"
   grep -aq 'WARNING: no data partition' "$SERIAL" || fail "no warning about the missing data partition"
   check_console 'WARNING: no data partition'
+  validate_service "$pw"
   cleanup
-  RESULTS+=("kernel+initramfs (direct kernel boot): first Redfish 200 after $BOOT_S s")
+  RESULTS+=("kernel+initramfs (direct kernel boot): first Redfish 200 after $BOOT_S s; DMTF Service Validator on the booted image: $VALIDATOR")
   say "[$TEST] PASS"
 }
 

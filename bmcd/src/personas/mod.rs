@@ -184,6 +184,7 @@ impl Endpoint {
         }
         let mut parts = path.split('/').skip(3);
         match parts.next() {
+            Some("UpdateService") => false,
             Some("Systems" | "Managers" | "Chassis") => parts
                 .next()
                 .is_none_or(|id| id.is_empty() || id == self.system_id),
@@ -276,6 +277,13 @@ impl Endpoint {
 /// Adds the persona's identity and OEM sections to a canonical resource
 /// (`template` is the route that served it).
 pub async fn decorate(req: &Request, endpoint: &Endpoint, template: &str, body: &mut Value) {
+    // The appliance's own firmware is updated on the aggregate endpoint, not
+    // through one VM's BMC.
+    if template == "/redfish/v1" {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("UpdateService");
+        }
+    }
     match endpoint.persona {
         PersonaKind::Generic => {}
         PersonaKind::Ilo5 => ilo5::decorate(req, endpoint, template, body).await,
@@ -482,6 +490,7 @@ mod tests {
         assert!(!ep.in_scope("/redfish/v1/Systems/other"));
         assert!(!ep.in_scope("/redfish/v1/Managers/BMC"));
         assert!(ep.in_scope("/redfish/v1/Systems"));
+        assert!(!ep.in_scope("/redfish/v1/UpdateService/FirmwareInventory"));
     }
 
     #[test]
