@@ -9,7 +9,7 @@
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{call, endpoint_of, read, vendor_error, Endpoint};
+use super::{call, endpoint_of, json_body, power_state, read, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};
 use crate::error::RedfishError;
 use crate::privilege::Required;
@@ -219,23 +219,18 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
 /// off); the rest goes to the one reset (204).
 async fn post_reset(req: Request) -> Result<Reply, RedfishError> {
     let ep = endpoint_of(&req)?;
-    let uri = system_uri(&ep);
-    let body: Value = serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
-        .map_err(|_| RedfishError::malformed_json())?;
-    let power = read(&req, &uri).await?["PowerState"]
-        .as_str()
-        .unwrap_or("Off")
-        .to_owned();
-    let already = match body.get("ResetType").and_then(Value::as_str) {
-        Some("On" | "ForceOn") => power == "On",
-        Some("ForceOff" | "GracefulShutdown") => power == "Off",
+    let reset = ResetRequest::read(&req, &ep).await?;
+    let already = match reset.reset_type.as_str() {
+        "On" | "ForceOn" => reset.power == "On",
+        "ForceOff" | "GracefulShutdown" => reset.power == "Off",
         _ => false,
     };
     if already {
+        let on = reset.power == "On";
         let mut e = vendor_error(
             StatusCode::CONFLICT,
-            &format!("{MSG}.{}", if power == "On" { "PSU501" } else { "PSU502" }),
-            &format!("Server is already powered {}.", power.to_ascii_uppercase()),
+            &format!("{MSG}.{}", if on { "PSU501" } else { "PSU502" }),
+            &format!("Server is already powered {}.", if on { "ON" } else { "OFF" }),
             &[],
             "No response action is required.",
         );
@@ -245,13 +240,7 @@ async fn post_reset(req: Request) -> Result<Reply, RedfishError> {
         ));
         return Err(e);
     }
-    call(
-        &req,
-        Method::POST,
-        &format!("{uri}/Actions/ComputerSystem.Reset"),
-        Some(body),
-    )
-    .await
+    reset.run(&req).await
 }
 
 // ---- jobs --------------------------------------------------------------------
@@ -473,8 +462,7 @@ fn sys011() -> RedfishError {
 /// `OnReset` apply time iDRAC also schedules the job that applies it (202).
 async fn patch_bios_settings(req: Request) -> Result<Reply, RedfishError> {
     let ep = endpoint_of(&req)?;
-    let body: Value = serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
-        .map_err(|_| RedfishError::malformed_json())?;
+    let body = json_body(&req)?;
     let apply_time = body
         .get("@Redfish.SettingsApplyTime")
         .and_then(|a| a.get("ApplyTime"))
@@ -633,10 +621,9 @@ async fn post_remote_services_status(req: Request) -> Result<Reply, RedfishError
         Context::Action("DellLCService.GetRemoteServicesAPIStatus"),
     )?
     .finish()?;
-    let system = read(&req, &system_uri(&ep)).await?;
-    let server = match system["PowerState"].as_str() {
-        Some("On") => "OutOfPOST",
-        Some("PoweringOn") => "InPOST",
+    let server = match power_state(&req, &system_uri(&ep)).await?.as_str() {
+        "On" => "OutOfPOST",
+        "PoweringOn" => "InPOST",
         _ => "PoweredOff",
     };
     Ok(Reply::ok(json!({

@@ -7,7 +7,7 @@
 use hyper::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::{call, endpoint_of, finish_task, read, reset, vendor_error, Endpoint};
+use super::{call, endpoint_of, finish_task, power_state, read, reset, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};
 use crate::error::RedfishError;
 use crate::privilege::Required;
@@ -315,38 +315,23 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
 /// `InvalidOperationForSystemState`; the rest goes to the one reset.
 async fn post_reset(req: Request) -> Result<Reply, RedfishError> {
     let ep = endpoint_of(&req)?;
-    let uri = system_uri(&ep);
-    let body: Value = serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
-        .map_err(|_| RedfishError::malformed_json())?;
-    let power = read(&req, &uri).await?["PowerState"]
-        .as_str()
-        .unwrap_or("Off")
-        .to_owned();
-    let on = power == "On";
-    let pointless = match body.get("ResetType").and_then(Value::as_str) {
-        Some("On" | "ForceOn") => on,
-        Some("ForceOff" | "GracefulShutdown" | "ForceRestart" | "GracefulRestart" | "Nmi") => power == "Off",
+    let reset = ResetRequest::read(&req, &ep).await?;
+    let power = reset.power.to_ascii_lowercase();
+    let pointless = match reset.reset_type.as_str() {
+        "On" | "ForceOn" => reset.power == "On",
+        "ForceOff" | "GracefulShutdown" | "ForceRestart" | "GracefulRestart" | "Nmi" => reset.power == "Off",
         _ => false,
     };
     if pointless {
         return Err(vendor_error(
             StatusCode::BAD_REQUEST,
             &format!("{MSG}.InvalidOperationForSystemState"),
-            &format!(
-                "The operation is not valid while the power is {}.",
-                power.to_ascii_lowercase()
-            ),
-            &[&format!("Power is {}", power.to_ascii_lowercase())],
+            &format!("The operation is not valid while the power is {power}."),
+            &[&format!("Power is {power}")],
             "Check the power state before asking for this operation.",
         ));
     }
-    call(
-        &req,
-        Method::POST,
-        &format!("{uri}/Actions/ComputerSystem.Reset"),
-        Some(body),
-    )
-    .await?;
+    reset.run(&req).await?;
     Ok(success("Base.1.4.Success"))
 }
 
@@ -358,10 +343,7 @@ async fn post_power_button(req: Request) -> Result<Reply, RedfishError> {
     let push = body.required("PushType", push)?;
     body.finish()?;
     let uri = system_uri(&ep);
-    let power = read(&req, &uri).await?["PowerState"]
-        .as_str()
-        .unwrap_or("Off")
-        .to_owned();
+    let power = power_state(&req, &uri).await?;
     let on = power == "On" || power == "PoweringOn";
     let reset_type = match (push.as_str(), on) {
         ("Press", true) => "GracefulShutdown",

@@ -415,6 +415,61 @@ pub fn vendor_error(
     )
 }
 
+/// A request body as JSON (an empty body reads as `{}`), for persona handlers
+/// that pass it on to a canonical route, which parses it strictly.
+pub fn json_body(req: &Request) -> Result<Value, RedfishError> {
+    serde_json::from_slice(if req.body.is_empty() { b"{}" } else { &req.body })
+        .map_err(|_| RedfishError::malformed_json())
+}
+
+/// A system's `PowerState` now (`Off` when unknown).
+pub async fn power_state(req: &Request, system_uri: &str) -> Result<String, RedfishError> {
+    Ok(read(req, system_uri).await?["PowerState"]
+        .as_str()
+        .unwrap_or("Off")
+        .to_owned())
+}
+
+/// A persona's `ComputerSystem.Reset`: the body, its ResetType and the power
+/// state before the reset, so that the persona can refuse what its vendor
+/// refuses before the one reset runs.
+pub struct ResetRequest {
+    pub body: Value,
+    pub reset_type: String,
+    pub power: String,
+    system_uri: String,
+}
+
+impl ResetRequest {
+    pub async fn read(req: &Request, ep: &Endpoint) -> Result<ResetRequest, RedfishError> {
+        let system_uri = format!("/redfish/v1/Systems/{}", ep.system_id);
+        let body = json_body(req)?;
+        let reset_type = body
+            .get("ResetType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let power = power_state(req, &system_uri).await?;
+        Ok(ResetRequest {
+            body,
+            reset_type,
+            power,
+            system_uri,
+        })
+    }
+
+    /// Runs the reset through the canonical route.
+    pub async fn run(self, req: &Request) -> Result<Reply, RedfishError> {
+        call(
+            req,
+            Method::POST,
+            &format!("{}/Actions/ComputerSystem.Reset", self.system_uri),
+            Some(self.body),
+        )
+        .await
+    }
+}
+
 /// Powers on a system, or does nothing if it is on (vendor power buttons).
 pub async fn reset(req: &Request, system_uri: &str, reset_type: &str) -> Result<(), RedfishError> {
     call(

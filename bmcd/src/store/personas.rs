@@ -44,22 +44,26 @@ pub struct AttributeRecord {
     pub pending: Option<String>,
 }
 
+const ENDPOINT_COLUMNS: &str = "id, system_id, persona, listen, user_name, created";
+
+fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRecord> {
+    Ok(EndpointRecord {
+        id: r.get(0)?,
+        system_id: r.get(1)?,
+        persona: r.get(2)?,
+        listen: r.get(3)?,
+        user_name: r.get(4)?,
+        created: r.get(5)?,
+    })
+}
+
 impl Store {
     pub async fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
         self.call(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, system_id, persona, listen, user_name, created FROM bmc_endpoints ORDER BY created, id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(EndpointRecord {
-                    id: r.get(0)?,
-                    system_id: r.get(1)?,
-                    persona: r.get(2)?,
-                    listen: r.get(3)?,
-                    user_name: r.get(4)?,
-                    created: r.get(5)?,
-                })
-            })?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM bmc_endpoints ORDER BY created, id"
+            ))?;
+            let rows = stmt.query_map([], endpoint_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -187,18 +191,9 @@ impl Store {
     pub async fn endpoint(&self, id: String) -> Result<Option<EndpointRecord>, StoreError> {
         self.call(move |c| {
             Ok(c.query_row(
-                "SELECT id, system_id, persona, listen, user_name, created FROM bmc_endpoints WHERE id = ?1",
+                &format!("SELECT {ENDPOINT_COLUMNS} FROM bmc_endpoints WHERE id = ?1"),
                 [id],
-                |r| {
-                    Ok(EndpointRecord {
-                        id: r.get(0)?,
-                        system_id: r.get(1)?,
-                        persona: r.get(2)?,
-                        listen: r.get(3)?,
-                        user_name: r.get(4)?,
-                        created: r.get(5)?,
-                    })
-                },
+                endpoint_row,
             )
             .optional()?)
         })
