@@ -12,6 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use hyper::StatusCode;
+use redfin_tests::e2e::{cache, repo, run, Libvirtd};
 use redfin_tests::{Client, TempDir, TestBmc};
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
@@ -29,81 +30,6 @@ const TOKEN_TTL_S: u64 = 4;
 /// Session lifetime (from the token's minting): short, so that the forced
 /// close can be seen.
 const SESSION_MAX_S: u64 = 20;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn cache() -> PathBuf {
-    repo().join("target/e2e-cache")
-}
-
-async fn run(cmd: &mut Command) -> String {
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("command timed out")
-        .expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A private libvirtd, stopped (with its guests) when dropped.
-struct Libvirtd {
-    dir: PathBuf,
-    uri: String,
-}
-
-impl Libvirtd {
-    async fn start(dir: &Path) -> Libvirtd {
-        let out = run(Command::new(repo().join("tests/e2e/libvirtd.sh"))
-            .arg("start")
-            .arg(dir))
-        .await;
-        let uri = out
-            .lines()
-            .find_map(|l| l.strip_prefix("LIBVIRT_URI="))
-            .expect("URI line")
-            .to_owned();
-        Libvirtd {
-            dir: dir.to_owned(),
-            uri,
-        }
-    }
-
-    async fn virsh(&self, args: &[&str]) -> String {
-        run(Command::new("virsh")
-            .arg("-q")
-            .arg("-c")
-            .arg(&self.uri)
-            .args(args))
-        .await
-    }
-
-    /// Defines guest `name`; returns its UUID.
-    async fn define(&self, work: &Path, name: &str) -> String {
-        let mut cmd = Command::new(repo().join("tests/e2e/guest-domain.sh"));
-        cmd.arg(name)
-            .arg(cache())
-            .arg(work.join(format!("{name}-serial.log")));
-        let xml_file = work.join(format!("{name}.xml"));
-        std::fs::write(&xml_file, run(&mut cmd).await).expect("write XML");
-        self.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
-        self.virsh(&["domuuid", name]).await.trim().to_owned()
-    }
-}
-
-impl Drop for Libvirtd {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(repo().join("tests/e2e/libvirtd.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
 
 /// Waits until `needle` shows up in the file at `path`.
 async fn wait_for_text(path: &Path, needle: &str, within: Duration) {

@@ -7,30 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::StatusCode;
+use redfin_tests::e2e::{cache, repo, run, Libvirtd};
 use redfin_tests::{Client, ImageServer, ServedFile, TempDir, TestBmc};
 use serde_json::json;
 use tokio::process::Command;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn cache() -> PathBuf {
-    repo().join("target/e2e-cache")
-}
-
-async fn run(cmd: &mut Command) -> String {
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .expect("command timed out")
-        .expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs one of the tests/e2e build scripts on the shared cache; returns what it
 /// printed (the image's path, for the image builders).
@@ -42,56 +22,6 @@ async fn build(script: &str) -> String {
 }
 
 /// A private libvirtd, stopped (with its guests) when dropped.
-struct Libvirtd {
-    dir: PathBuf,
-    uri: String,
-}
-
-impl Libvirtd {
-    async fn start(dir: &Path) -> Libvirtd {
-        let out = run(Command::new(repo().join("tests/e2e/libvirtd.sh"))
-            .arg("start")
-            .arg(dir))
-        .await;
-        let uri = out
-            .lines()
-            .find_map(|l| l.strip_prefix("LIBVIRT_URI="))
-            .expect("URI line")
-            .to_owned();
-        Libvirtd {
-            dir: dir.to_owned(),
-            uri,
-        }
-    }
-
-    async fn virsh(&self, args: &[&str]) -> String {
-        run(Command::new("virsh")
-            .arg("-q")
-            .arg("-c")
-            .arg(&self.uri)
-            .args(args))
-        .await
-    }
-}
-
-impl Libvirtd {
-    /// Leaves the daemon running; the owner of the other handle stops it.
-    fn forget(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for Libvirtd {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(repo().join("tests/e2e/libvirtd.sh"))
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
-/// One guest under its own libvirtd, with a bmcd in front of it. Fields drop in
-/// order: bmcd, then libvirtd (and the guest), then the scratch directory.
 struct Lab {
     bmc: TestBmc,
     lv: Libvirtd,

@@ -654,3 +654,96 @@ impl EventStream {
         }
     }
 }
+
+/// What the end-to-end tests share: the repository's paths, bounded commands,
+/// and a private libvirtd (tests/e2e/libvirtd.sh) stopped with its guests when
+/// dropped.
+pub mod e2e {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use tokio::process::Command;
+
+    pub fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Guest kernel, initramfs and images the tests/e2e scripts build once.
+    pub fn cache() -> PathBuf {
+        repo().join("target/e2e-cache")
+    }
+
+    /// Runs a command for at most 120 s; it must succeed. Returns its stdout.
+    pub async fn run(cmd: &mut Command) -> String {
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("command timed out")
+            .expect("command runs");
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A private libvirtd, stopped (with its guests) when dropped.
+    pub struct Libvirtd {
+        dir: PathBuf,
+        pub uri: String,
+    }
+
+    impl Libvirtd {
+        pub async fn start(dir: &Path) -> Libvirtd {
+            let out = run(Command::new(repo().join("tests/e2e/libvirtd.sh"))
+                .arg("start")
+                .arg(dir))
+            .await;
+            let uri = out
+                .lines()
+                .find_map(|l| l.strip_prefix("LIBVIRT_URI="))
+                .expect("URI line")
+                .to_owned();
+            Libvirtd {
+                dir: dir.to_owned(),
+                uri,
+            }
+        }
+
+        pub async fn virsh(&self, args: &[&str]) -> String {
+            run(Command::new("virsh")
+                .arg("-q")
+                .arg("-c")
+                .arg(&self.uri)
+                .args(args))
+            .await
+        }
+
+        /// Defines guest `name` (tests/e2e/guest-domain.sh, serial console
+        /// logged to `WORK/NAME-serial.log`); returns its UUID.
+        pub async fn define(&self, work: &Path, name: &str) -> String {
+            let mut cmd = Command::new(repo().join("tests/e2e/guest-domain.sh"));
+            cmd.arg(name)
+                .arg(cache())
+                .arg(work.join(format!("{name}-serial.log")));
+            let xml_file = work.join(format!("{name}.xml"));
+            std::fs::write(&xml_file, run(&mut cmd).await).expect("write XML");
+            self.virsh(&["define", xml_file.to_str().expect("utf8")]).await;
+            self.virsh(&["domuuid", name]).await.trim().to_owned()
+        }
+
+        /// Leaves the daemon running; the owner of another handle stops it.
+        pub fn forget(self) {
+            std::mem::forget(self);
+        }
+    }
+
+    impl Drop for Libvirtd {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(repo().join("tests/e2e/libvirtd.sh"))
+                .arg("stop")
+                .arg(&self.dir)
+                .status();
+        }
+    }
+}
