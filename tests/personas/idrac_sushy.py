@@ -8,25 +8,13 @@ Prints one PASS line per checked step; any failure raises and exits non-zero.
 usage: idrac_sushy.py BASE_URL USER PASSWORD ISO_URL
 """
 import sys
-import time
 
 import sushy
 
+from common import ok, wait
+
 base, user, password, iso = sys.argv[1:5]
 SYSTEM = '/redfish/v1/Systems/System.Embedded.1'
-
-
-def ok(what):
-    print('PASS', what, flush=True)
-
-
-def wait(check, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError('timed out waiting for ' + what)
 
 
 root = sushy.Sushy(base, username=user, password=password, verify=False)

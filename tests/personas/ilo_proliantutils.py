@@ -5,24 +5,12 @@ secure boot. Prints one PASS line per checked step; any failure raises.
 usage: ilo_proliantutils.py HOST:PORT USER PASSWORD ISO_URL
 """
 import sys
-import time
 
 from proliantutils.redfish import redfish as rf
 
+from common import ok, wait
+
 host, user, password, iso = sys.argv[1:5]
-
-
-def ok(what):
-    print('PASS', what, flush=True)
-
-
-def wait(check, what, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError('timed out waiting for ' + what)
 
 
 ops = rf.RedfishOperations(host, user, password)

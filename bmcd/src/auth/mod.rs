@@ -597,16 +597,31 @@ impl Authority {
             return Err(AccountError::BadUserName(new.user_name));
         }
         self.check_password(&new.password)?;
-        if self.state().accounts.iter().any(|a| a.user_name == new.user_name) {
-            return Err(AccountError::UserNameTaken(new.user_name));
+        let taken = new.user_name.clone();
+        self.insert_account(new.user_name, new.password, new.role, new.enabled, taken)
+            .await
+    }
+
+    /// Stores a new account under `user_name` (checked before); `shown` is
+    /// the name a taken-name error reports.
+    async fn insert_account(
+        &self,
+        user_name: String,
+        password: String,
+        role: Role,
+        enabled: bool,
+        shown: String,
+    ) -> Result<AccountRecord, AccountError> {
+        if self.state().accounts.iter().any(|a| a.user_name == user_name) {
+            return Err(AccountError::UserNameTaken(shown));
         }
-        let hash = self.hash_password(new.password).await?;
+        let hash = self.hash_password(password).await?;
         let record = AccountRecord {
             id: 0,
-            user_name: new.user_name.clone(),
+            user_name,
             password_hash: hash,
-            role_id: new.role.id().to_owned(),
-            enabled: new.enabled,
+            role_id: role.id().to_owned(),
+            enabled,
             failed_logins: 0,
             last_failure: 0,
             locked_until: 0,
@@ -614,7 +629,7 @@ impl Authority {
         };
         let record = match self.store.insert_account(record).await {
             Ok(r) => r,
-            Err(StoreError::Conflict(_)) => return Err(AccountError::UserNameTaken(new.user_name)),
+            Err(StoreError::Conflict(_)) => return Err(AccountError::UserNameTaken(shown)),
             Err(e) => return Err(e.into()),
         };
         self.state().accounts.push(record.clone());
@@ -727,29 +742,14 @@ impl Authority {
             return Err(AccountError::BadUserName(user.to_owned()));
         }
         self.check_password(&password)?;
-        let user_name = format!("{user}@{endpoint}");
-        if self.state().accounts.iter().any(|a| a.user_name == user_name) {
-            return Err(AccountError::UserNameTaken(user.to_owned()));
-        }
-        let hash = self.hash_password(password).await?;
-        let record = AccountRecord {
-            id: 0,
-            user_name,
-            password_hash: hash,
-            role_id: role.id().to_owned(),
-            enabled: true,
-            failed_logins: 0,
-            last_failure: 0,
-            locked_until: 0,
-            password_change_required: false,
-        };
-        let record = match self.store.insert_account(record).await {
-            Ok(r) => r,
-            Err(StoreError::Conflict(_)) => return Err(AccountError::UserNameTaken(user.to_owned())),
-            Err(e) => return Err(e.into()),
-        };
-        self.state().accounts.push(record.clone());
-        Ok(record)
+        self.insert_account(
+            format!("{user}@{endpoint}"),
+            password,
+            role,
+            true,
+            user.to_owned(),
+        )
+        .await
     }
 
     /// Removes the accounts (and so the sessions) of an endpoint.
