@@ -42,6 +42,8 @@ pub struct App {
     pub personas: crate::personas::Routers,
     /// The listeners of the per-VM BMC endpoints.
     pub endpoints: crate::personas::endpoints::EndpointManager,
+    /// `Manager.Reset` of the BMC and of each per-VM BMC.
+    pub manager_resets: crate::manager_reset::ManagerResets,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,
     /// Serializes conditional writes (`If-Match`), so that of several writers

@@ -41,7 +41,8 @@ pub fn allowable_targets(sys: &ComputerSystem) -> Vec<BootSource> {
         return out;
     }
     for s in BootSource::ALL {
-        if s != BootSource::None && sys.boot_options.iter().any(|o| o.source == s) {
+        // The virtual CD is always there (a drive is added when needed, see `set`).
+        if s != BootSource::None && (s == BootSource::Cd || sys.boot_options.iter().any(|o| o.source == s)) {
             out.push(s);
         }
     }
@@ -82,6 +83,19 @@ impl BootService {
             ));
         }
         let _guard = self.lock.lock().await;
+        // Booting from the virtual CD of a system defined without a CD drive
+        // gives it an (empty) drive first.
+        let added;
+        let sys = if wanted.target == BootSource::Cd
+            && wanted.enabled != BootOverrideEnabled::Disabled
+            && !sys.boot_options.iter().any(|o| o.source == BootSource::Cd)
+        {
+            self.hypervisor.add_cd_drive(sys.id.clone(), None).await?;
+            added = self.hypervisor.system(sys.id.clone()).await?;
+            &added
+        } else {
+            sys
+        };
         let existing = self.store.boot_override(sys.id.clone()).await?;
         let saved = existing
             .as_ref()
@@ -154,11 +168,11 @@ impl BootService {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{BootMode, BootOption, FirmwareSettings, Health, PowerState};
 
-    fn system(direct: bool) -> ComputerSystem {
+    pub(crate) fn system(direct: bool) -> ComputerSystem {
         ComputerSystem {
             id: "x".into(),
             name: "x".into(),
@@ -206,9 +220,10 @@ mod tests {
 
     #[test]
     fn allowable_targets_follow_the_devices() {
+        // No CD drive, yet `Cd`: the virtual CD is always offered.
         assert_eq!(
             allowable_targets(&system(false)),
-            vec![BootSource::None, BootSource::Pxe, BootSource::Hdd]
+            vec![BootSource::None, BootSource::Pxe, BootSource::Hdd, BootSource::Cd]
         );
         assert_eq!(allowable_targets(&system(true)), vec![BootSource::None]);
     }

@@ -40,6 +40,10 @@ pub struct Config {
     pub outbound_allow: Vec<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_s: u64,
+    /// What the BMC's own `Manager.Reset` does once bmcd has stopped.
+    pub manager_reset: crate::manager_reset::BmcResetAction,
+    /// Seconds a per-VM BMC (its endpoints) stays away during its `Manager.Reset`.
+    pub system_bmc_reset_s: u64,
     /// Consoles: see [`ConsoleConfig`].
     pub console: ConsoleConfig,
     /// Per-VM BMC endpoints to create at start-up when they do not exist yet
@@ -196,6 +200,8 @@ impl Default for Config {
             outbound_allow: Vec::new(),
             log_retention: 10_000,
             shutdown_grace_s: 10,
+            manager_reset: crate::manager_reset::BmcResetAction::Restart,
+            system_bmc_reset_s: 10,
             console: ConsoleConfig::default(),
             endpoints: Vec::new(),
             firmware: None,
@@ -225,6 +231,8 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     log_retention: Option<i64>,
     shutdown_grace_s: Option<u64>,
+    manager_reset: Option<crate::manager_reset::BmcResetAction>,
+    system_bmc_reset_s: Option<u64>,
     console_socket: Option<PathBuf>,
     console_socket_group: Option<u32>,
     console_url: Option<String>,
@@ -312,6 +320,7 @@ impl Config {
             outbound_allow,
             log_retention
         );
+        take!(manager_reset, system_bmc_reset_s);
         if f.http_redirect.is_some() {
             self.http_redirect = f.http_redirect;
         }

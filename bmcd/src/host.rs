@@ -57,6 +57,38 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// The name servers of the resolver (`nameserver` lines of /etc/resolv.conf).
+/// Reads a file: call it off the async runtime.
+pub fn name_servers() -> Vec<String> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .map(|text| parse_name_servers(&text))
+        .unwrap_or_default()
+}
+
+fn parse_name_servers(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The link speed the kernel reports for an interface, in Mbit/s; none when
+/// it does not know (virtual interfaces, link down). Reads sysfs: call it off
+/// the async runtime.
+pub fn link_speed_mbps(name: &str) -> Option<u32> {
+    if name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/speed")).ok()?;
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .and_then(|s| u32::try_from(s).ok())
+}
+
 /// The BMC's interfaces, sorted by name. Reads the kernel (cheap, no I/O wait).
 pub fn interfaces() -> Vec<HostInterface> {
     let mut by_name: BTreeMap<String, HostInterface> = BTreeMap::new();
@@ -114,6 +146,13 @@ pub fn interfaces() -> Vec<HostInterface> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolver_name_servers() {
+        let text = "# generated\nsearch lab\nnameserver 10.0.0.2\nnameserver  fd00::53 # v6\nnameserver bogus\noptions ndots:2\n";
+        assert_eq!(parse_name_servers(text), vec!["10.0.0.2", "fd00::53"]);
+        assert_eq!(link_speed_mbps("../etc"), None);
+    }
 
     #[test]
     fn loopback_is_seen() {

@@ -18,6 +18,7 @@ pub mod host;
 pub mod http;
 pub mod libvirt;
 pub mod logs;
+pub mod manager_reset;
 pub mod media;
 pub mod model;
 pub mod outbound;
@@ -81,6 +82,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// Waits until a client asks for the BMC's own `Manager.Reset`; the caller
+    /// then stops the service and carries out `manager_reset_action`.
+    pub fn manager_reset_requested(
+        &self,
+    ) -> impl std::future::Future<Output = manager_reset::ManagerResetType> + Send + 'static {
+        self.app.manager_resets.bmc_reset_requested()
+    }
+
     /// Stops accepting, drains in-flight requests, saves session state.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
@@ -272,6 +281,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         router: router::Router::new(router::all_routes()),
         personas: personas::Routers::new(),
         endpoints,
+        manager_resets: manager_reset::ManagerResets::new(Duration::from_secs(config.system_bmc_reset_s)),
         service: ServiceInfo {
             uuid,
             host_name,

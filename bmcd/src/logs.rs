@@ -86,8 +86,13 @@ impl Logs {
     /// An entry of an event (for the event log and the origin system's log).
     pub fn event(&self, severity: &str, message: &str, message_id: &str, args: &[String], origin: &str) {
         let mut logs = vec![EVENT_LOG.to_owned()];
-        if let Some(rest) = origin.strip_prefix("/redfish/v1/Systems/") {
-            let id = rest.split('/').next().unwrap_or(rest);
+        // A system's own events, and those of its BMC, go to its log too.
+        let system = origin
+            .strip_prefix("/redfish/v1/Systems/")
+            .or_else(|| origin.strip_prefix("/redfish/v1/Managers/"))
+            .map(|rest| rest.split('/').next().unwrap_or(rest))
+            .filter(|id| *id != crate::resources::managers::BMC_ID);
+        if let Some(id) = system {
             logs.push(system_log(id));
         }
         for log in logs {

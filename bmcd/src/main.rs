@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use bmcd::config::{Command, Config, USAGE};
+use bmcd::manager_reset::BmcResetAction;
 
 fn init_logging(level: &str) {
     let level = match level {
@@ -61,12 +62,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let reset_action = config.manager_reset;
+    let reset = runtime.block_on(async move {
         let running = match bmcd::start(config).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("bmcd: {e}");
-                return ExitCode::FAILURE;
+                return Err(ExitCode::FAILURE);
             }
         };
         if let Some(pw) = &running.generated_admin_password {
@@ -79,9 +81,38 @@ fn main() -> ExitCode {
         if let Some(r) = running.http_redirect {
             println!("bmcd redirecting http://{r} to HTTPS");
         }
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+        let reset = tokio::select! {
+            _ = wait_for_signal() => None,
+            t = running.manager_reset_requested() => Some(t),
+        };
+        tracing::info!(reset = reset.map(|t| t.as_str()), "shutting down");
         running.stop().await;
-        ExitCode::SUCCESS
-    })
+        Ok(reset)
+    });
+    drop(runtime);
+    match reset {
+        Err(code) => code,
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(_)) => manager_reset(reset_action),
+    }
+}
+
+/// The BMC's own reset, after the service stopped: run bmcd again in this
+/// process, or reboot the machine (the firmware image; a pending firmware bank
+/// is tried then).
+fn manager_reset(action: BmcResetAction) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    if action == BmcResetAction::Reboot {
+        nix::unistd::sync();
+        match nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT) {
+            Ok(never) => match never {},
+            Err(e) => eprintln!("bmcd: cannot reboot ({e}); restarting bmcd instead"),
+        }
+    }
+    println!("bmcd restarting (Manager.Reset)");
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!("bmcd: cannot restart itself: {err}");
+    ExitCode::FAILURE
 }

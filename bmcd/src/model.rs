@@ -392,6 +392,15 @@ pub trait Hypervisor: Send + Sync + 'static {
     /// Unplugs the disk with target device `drive`.
     fn unplug_disk(&self, id: String, drive: String) -> BoxFuture<'_, Result<(), HypervisorError>>;
 
+    /// Gives a system without a CD drive one, holding `source` or empty (the
+    /// virtual CD every BMC offers); returns its target device. A running
+    /// system gets it at its next reset.
+    fn add_cd_drive(
+        &self,
+        id: String,
+        source: Option<String>,
+    ) -> BoxFuture<'_, Result<String, HypervisorError>>;
+
     /// Lifecycle events of every system, including changes made outside bmcd.
     fn events(&self) -> tokio::sync::broadcast::Receiver<SystemEvent>;
 

@@ -72,6 +72,15 @@ schemas! {
     DRIVE = "Drive" "v1_22_0";
     CHASSIS_COLLECTION = "ChassisCollection" "";
     CHASSIS = "Chassis" "v1_28_0";
+    POWER = "Power" "v1_7_3";
+    THERMAL = "Thermal" "v1_7_3";
+    POWER_SUBSYSTEM = "PowerSubsystem" "v1_1_3";
+    THERMAL_SUBSYSTEM = "ThermalSubsystem" "v1_5_0";
+    THERMAL_METRICS = "ThermalMetrics" "v1_3_2";
+    ENVIRONMENT_METRICS = "EnvironmentMetrics" "v1_5_0";
+    SENSOR_COLLECTION = "SensorCollection" "";
+    SENSOR = "Sensor" "v1_12_0";
+    CONTROL_COLLECTION = "ControlCollection" "";
     MANAGER_COLLECTION = "ManagerCollection" "";
     MANAGER = "Manager" "v1_24_0";
     MANAGER_NETWORK_PROTOCOL = "ManagerNetworkProtocol" "v1_12_0";

@@ -507,6 +507,40 @@ pub fn usb_disk(target: &str, source: &str) -> String {
     )
 }
 
+/// An empty (or filled) SATA CD drive element with target `target`: the
+/// virtual CD every BMC offers, for a system defined without one. libvirt adds
+/// the AHCI controller it needs on i440fx machines; q35 has one built in.
+pub fn cd_drive(target: &str, source: Option<&str>) -> String {
+    let source = source
+        .map(|s| format!("<source file='{}'/>", xml_escape(s)))
+        .unwrap_or_default();
+    format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>{source}\
+         <target dev='{target}' bus='sata'/><readonly/></disk>"
+    )
+}
+
+/// The whole definition with `element` added as the last device, for drivers
+/// that cannot attach a device to a stored definition (libvirt's test driver).
+pub fn with_device(xml: &str, element: &str) -> Result<String, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let devices = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("devices"))
+        .ok_or_else(|| DomainXmlError("the domain has no <devices>".into()))?;
+    let range = devices.range();
+    let mut out = xml.to_owned();
+    let devices_xml = &xml[range.clone()];
+    if devices_xml.ends_with("/>") {
+        out.replace_range(range, &format!("<devices>{element}</devices>"));
+    } else {
+        let close = range.end - "</devices>".len();
+        out.insert_str(close, element);
+    }
+    Ok(out)
+}
+
 /// The `<disk>` element with target `target`, as the domain has it.
 pub fn disk_element(xml: &str, target: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(xml).ok()?;
@@ -590,6 +624,36 @@ mod tests {
         let back = with_cdrom_source(&out, "sda", None).expect("rewrites");
         assert_eq!(back, xml);
         assert!(with_cdrom_source(xml, "sdz", None).is_err());
+    }
+
+    #[test]
+    fn a_definition_without_a_cd_drive_gets_one() {
+        let xml = "<domain><name>x</name><uuid>00000000-0000-4000-8000-000000000001</uuid><devices><disk type='file' device='disk'><target dev='vda'/></disk></devices></domain>";
+        let out = with_device(xml, &cd_drive("sda", None)).expect("adds");
+        let desc = parse(&out).expect("parses");
+        let cd: Vec<_> = desc
+            .drives
+            .iter()
+            .filter(|d| d.kind == DriveKind::Cdrom)
+            .collect();
+        assert_eq!(cd.len(), 1, "{out}");
+        assert_eq!((cd[0].id.as_str(), cd[0].source.as_deref()), ("sda", None));
+        let full = with_device(xml, &cd_drive("sdb", Some("/c/a'.iso"))).expect("adds");
+        let desc = parse(&full).expect("parses");
+        assert!(desc
+            .drives
+            .iter()
+            .any(|d| d.id == "sdb" && d.source.as_deref() == Some("/c/a'.iso")));
+        let empty = with_device(
+            "<domain><name>x</name><devices/></domain>",
+            &cd_drive("sda", None),
+        )
+        .expect("adds");
+        assert!(
+            empty.contains("<devices><disk type='file' device='cdrom'>"),
+            "{empty}"
+        );
+        assert!(with_device("<domain><name>x</name></domain>", "<disk/>").is_err());
     }
 
     const Q35_UEFI: &str = r#"<domain type='qemu'>

@@ -329,7 +329,17 @@ fn stored_boot(
         &dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
             .map_err(|e| map_err(e, id))?,
     )?;
-    let pending = stored.boot_order != live.boot_order || stored.firmware != live.firmware;
+    let cd_drives = |d: &domain_xml::DomainDescription| -> Vec<String> {
+        d.drives
+            .iter()
+            .filter(|x| x.kind == crate::model::DriveKind::Cdrom)
+            .map(|x| x.id.clone())
+            .collect()
+    };
+    // A CD drive added to the definition (add_cd_drive) appears only at a cold start.
+    let pending = stored.boot_order != live.boot_order
+        || stored.firmware != live.firmware
+        || cd_drives(&stored) != cd_drives(live);
     Ok((stored.boot_order, stored.firmware, pending))
 }
 
@@ -471,6 +481,42 @@ fn plug_usb_disk(conn: &Connect, id: &str, source: &str) -> Result<String, Hyper
     }
     dom.attach_device_flags(&element, flags)
         .map_err(|e| map_err(e, id))?;
+    Ok(target)
+}
+
+/// Gives a system defined without a CD drive one (in its stored definition),
+/// holding `source` or empty; returns its target device. A running system
+/// sees the drive from its next cold start, which its next reset becomes
+/// (see `stored_boot`).
+fn add_cd_drive(conn: &Connect, id: &str, source: Option<&str>) -> Result<String, HypervisorError> {
+    let dom = lookup(conn, id)?;
+    if !dom.is_persistent().map_err(|e| map_err(e, id))? {
+        return Err(HypervisorError::Unsupported(format!(
+            "{id} is a transient domain: it has no definition to add a CD drive to"
+        )));
+    }
+    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let stored = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
+    let mut used: Vec<String> = parse_xml(&stored)?.drives.into_iter().map(|d| d.id).collect();
+    if dom.is_active().map_err(|e| map_err(e, id))? {
+        used.extend(
+            parse_xml(&dom.xml_desc(0).map_err(|e| map_err(e, id))?)?
+                .drives
+                .into_iter()
+                .map(|d| d.id),
+        );
+    }
+    let target = domain_xml::free_disk_target(&used)
+        .ok_or_else(|| HypervisorError::Failed("no free disk name for a CD drive".into()))?;
+    let element = domain_xml::cd_drive(&target, source);
+    if let Err(e) = dom.attach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG) {
+        if !matches!(map_err(e.clone(), id), HypervisorError::Unsupported(_)) {
+            return Err(map_err(e, id));
+        }
+        let new =
+            domain_xml::with_device(&stored, &element).map_err(|e| HypervisorError::Failed(e.to_string()))?;
+        conn.define_domain_xml(&new).map_err(|e| map_err(e, id))?;
+    }
     Ok(target)
 }
 
@@ -653,6 +699,14 @@ impl Hypervisor for LibvirtHypervisor {
 
     fn unplug_disk(&self, id: String, drive: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
         Box::pin(self.call(move |conn| unplug_disk(conn, &id, &drive)))
+    }
+
+    fn add_cd_drive(
+        &self,
+        id: String,
+        source: Option<String>,
+    ) -> BoxFuture<'_, Result<String, HypervisorError>> {
+        Box::pin(self.call(move |conn| add_cd_drive(conn, &id, source.as_deref())))
     }
 
     fn events(&self) -> broadcast::Receiver<SystemEvent> {

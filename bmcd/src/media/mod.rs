@@ -65,6 +65,15 @@ pub fn slots(sys: &ComputerSystem) -> Vec<Slot> {
             drive: Some(d.id.clone()),
         })
         .collect();
+    // Every BMC offers a virtual CD: a system defined without a CD drive still
+    // has the slot, and gets a drive when something is first put in it.
+    if out.is_empty() && !sys.direct_kernel_boot {
+        out.push(Slot {
+            id: "Cd".to_owned(),
+            kind: SlotKind::Cd,
+            drive: None,
+        });
+    }
     if sys.usb_controller {
         out.push(Slot {
             id: "Usb".to_owned(),
@@ -223,8 +232,11 @@ impl MediaService {
                         .find(|d| &d.id == drive)
                         .and_then(|d| d.source.clone()),
                     // A USB slot holds what bmcd plugged in, if it is still there.
-                    (None, Some(r)) => usb_drive_with(sys, &r.cache_path).map(|_| r.cache_path.clone()),
-                    (None, None) => None,
+                    (None, Some(r)) if slot.kind == SlotKind::Usb => {
+                        usb_drive_with(sys, &r.cache_path).map(|_| r.cache_path.clone())
+                    }
+                    // A CD slot without a drive yet is empty.
+                    (None, _) => None,
                 };
                 // The drive's real content decides; the record only names where
                 // the BMC's own medium came from.
@@ -342,7 +354,7 @@ impl MediaService {
         };
         // How to take the medium out again if recording it fails.
         let undo: Undo = match (slot.kind, &slot.drive) {
-            (SlotKind::Cd, Some(drive)) => {
+            (SlotKind::Cd, drive) => {
                 let probe = fetched.path.clone();
                 let is_iso = tokio::task::spawn_blocking(move || fetch::looks_like_iso9660(&probe))
                     .await
@@ -354,11 +366,21 @@ impl MediaService {
                     )
                     .resolution("The downloaded file is not an ISO 9660 image; a CD slot needs one."));
                 }
-                self.hypervisor
-                    .change_media(system_id.to_owned(), drive.clone(), Some(path.clone()))
-                    .await
-                    .map_err(attach_failed)?;
-                Undo::EmptyCd(drive.clone())
+                match drive {
+                    Some(drive) => {
+                        self.hypervisor
+                            .change_media(system_id.to_owned(), drive.clone(), Some(path.clone()))
+                            .await
+                            .map_err(attach_failed)?;
+                        Undo::EmptyCd(drive.clone())
+                    }
+                    None => Undo::EmptyCd(
+                        self.hypervisor
+                            .add_cd_drive(system_id.to_owned(), Some(path.clone()))
+                            .await
+                            .map_err(attach_failed)?,
+                    ),
+                }
             }
             _ => {
                 // A stick already in this slot comes out first.
@@ -429,6 +451,8 @@ impl MediaService {
                     .change_media(sys.id.clone(), drive.clone(), None)
                     .await?
             }
+            // A CD slot without a drive holds nothing to take out.
+            None if slot.kind == SlotKind::Cd => {}
             None => {
                 let records = self.store.media(sys.id.clone()).await?;
                 if let Some(r) = records.iter().find(|r| r.slot == slot.id) {

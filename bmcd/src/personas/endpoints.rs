@@ -28,6 +28,8 @@ pub struct EndpointManager {
     running: Mutex<HashMap<String, Listening>>,
     /// When each system was last seen to power on (Unix milliseconds).
     power_on: Mutex<HashMap<String, i64>>,
+    /// Set when bmcd stops: nothing listens again after that.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Why an endpoint could not start.
@@ -55,6 +57,7 @@ impl EndpointManager {
             limits,
             running: Mutex::new(HashMap::new()),
             power_on: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -81,12 +84,14 @@ impl EndpointManager {
         let task = tokio::spawn(crate::http::server::serve_https(
             listener,
             Arc::clone(&self.tls),
-            app,
+            Arc::clone(&app),
             self.limits,
             stopped,
             Some(Arc::clone(&endpoint)),
         ));
         tracing::info!(endpoint = %rec.id, persona = persona.as_str(), system = %rec.system_id, %address, "BMC endpoint listening");
+        // The system's BMC is up: its log says so, as a server's BMC logs its own start.
+        crate::manager_reset::publish_manager_state(&app, &rec.system_id, "Enabled").await;
         let old = self.running().insert(
             rec.id.clone(),
             Listening {
@@ -112,6 +117,7 @@ impl EndpointManager {
     }
 
     pub async fn stop_all(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let all: Vec<Listening> = self.running().drain().map(|(_, l)| l).collect();
         for l in &all {
             let _ = l.stop.send(true);
@@ -119,6 +125,68 @@ impl EndpointManager {
         for l in all {
             let _ = l.task.await;
         }
+    }
+
+    /// A per-VM BMC reboots: the system's endpoints stop listening, and
+    /// listen again on the same addresses after `down` (unless they were
+    /// removed, or bmcd stopped, meanwhile).
+    pub async fn restart_system(&self, app: &Arc<App>, system_id: &str, down: std::time::Duration) {
+        let going: Vec<(String, Listening)> = {
+            let mut running = self.running();
+            let ids: Vec<String> = running
+                .iter()
+                .filter(|(_, l)| l.endpoint.system_id == system_id)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| running.remove(&id).map(|l| (id, l)))
+                .collect()
+        };
+        let mut addresses = Vec::with_capacity(going.len());
+        for (id, l) in going {
+            let _ = l.stop.send(true);
+            let _ = l.task.await;
+            tracing::info!(endpoint = %id, system = system_id, "BMC endpoint resetting");
+            addresses.push((id, l.address));
+        }
+        tokio::time::sleep(down).await;
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let stored = match app.store.endpoints().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(system = system_id, error = %e, "BMC endpoints not restarted after their reset");
+                return;
+            }
+        };
+        for (id, address) in addresses {
+            let Some(rec) = stored.iter().find(|r| r.id == id) else {
+                continue;
+            };
+            if self.address(&id).is_some() {
+                continue;
+            }
+            let rec = EndpointRecord {
+                listen: address.to_string(),
+                ..rec.clone()
+            };
+            if let Err(e) = self.start(Arc::clone(app), &rec).await {
+                tracing::error!(endpoint = %id, error = %e, "BMC endpoint not restarted after its reset");
+            }
+        }
+    }
+
+    /// Where the running endpoints of a system listen.
+    pub fn addresses_of_system(&self, system_id: &str) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = self
+            .running()
+            .values()
+            .filter(|l| l.endpoint.system_id == system_id)
+            .map(|l| l.address)
+            .collect();
+        out.sort();
+        out
     }
 
     /// Where a running endpoint listens.

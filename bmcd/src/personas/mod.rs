@@ -200,13 +200,19 @@ impl Endpoint {
     }
 
     fn link_out(&self, uri: &str, slash: bool) -> String {
-        let mut out = self.to_persona(uri);
-        let plain = !out.contains(['?', '#']);
-        let bios = self.persona == PersonaKind::Ilo5 && out.to_ascii_lowercase().contains("/bios");
-        if plain && (slash || bios) && !out.ends_with('/') {
-            out.push('/');
+        let out = self.to_persona(uri);
+        if out.contains('?') {
+            return out;
         }
-        out
+        // A fragment (`.../Power#/PowerControl/0`) points into the resource
+        // as it is spelled, slash included.
+        let (path, fragment) = out.split_at(out.find('#').unwrap_or(out.len()));
+        let bios = self.persona == PersonaKind::Ilo5 && path.to_ascii_lowercase().contains("/bios");
+        if (slash || bios) && !path.ends_with('/') {
+            format!("{path}/{fragment}")
+        } else {
+            out
+        }
     }
 
     fn rewrite(&self, v: &mut Value, slash: bool) {
@@ -576,6 +582,13 @@ mod tests {
             "the BIOS subtree always ends in /"
         );
         assert_eq!(plain["X"]["@odata.id"], "/redfish/v1/Systems/1");
+        // A pointer into a resource follows the resource's own spelling.
+        let mut power = json!({"PowerControl": [{"@odata.id": format!("/redfish/v1/Chassis/{U}/Power#/PowerControl/0")}]});
+        ep.present(&mut power, true);
+        assert_eq!(
+            power["PowerControl"][0]["@odata.id"],
+            "/redfish/v1/Chassis/1/Power/#/PowerControl/0"
+        );
     }
 
     #[test]

@@ -69,10 +69,7 @@ fn base_uri(req: &Request) -> String {
 /// The log services of the addressed BMC or system.
 async fn logs_of(req: &Request) -> Result<Vec<Log>, RedfishError> {
     let base = base_uri(req);
-    if req.path.starts_with("/redfish/v1/Managers/") {
-        if req.param(0) != super::managers::BMC_ID {
-            return Err(RedfishError::not_found("LogServiceCollection", req.param(0)));
-        }
+    if req.path.starts_with("/redfish/v1/Managers/") && req.param(0) == super::managers::BMC_ID {
         return Ok(BMC_LOGS
             .iter()
             .map(|(id, name, description)| Log {
@@ -85,7 +82,15 @@ async fn logs_of(req: &Request) -> Result<Vec<Log>, RedfishError> {
             })
             .collect());
     }
-    let system = req.app.hypervisor.system(req.param(0).to_owned()).await?;
+    // A per-VM BMC (the manager of one system) keeps that system's log, as a
+    // server's BMC keeps its SEL.
+    let system = match req.app.hypervisor.system(req.param(0).to_owned()).await {
+        Ok(s) => s,
+        Err(crate::model::HypervisorError::SystemNotFound(_)) => {
+            return Err(RedfishError::not_found("LogServiceCollection", req.param(0)))
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(vec![Log {
         uri: format!("{base}/Log"),
         id: "Log",

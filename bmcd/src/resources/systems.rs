@@ -401,8 +401,20 @@ async fn get_ethernet_interface(req: Request) -> Result<Reply, RedfishError> {
         "PermanentMACAddress": nic.mac_address,
         "InterfaceEnabled": true,
         "LinkStatus": if nic.link_up { "LinkUp" } else { "LinkDown" },
+        "SpeedMbps": nominal_speed_mbps(nic.model.as_deref()),
         "Status": status_ok(),
     })))
+}
+
+/// The speed an emulated NIC model announces to its guest; none for
+/// paravirtual NICs (virtio), which have no nominal speed.
+fn nominal_speed_mbps(model: Option<&str>) -> Option<u32> {
+    match model? {
+        "e1000" | "e1000e" | "igb" => Some(1000),
+        "rtl8139" | "ne2k_pci" | "pcnet" => Some(100),
+        "vmxnet3" => Some(10_000),
+        _ => None,
+    }
 }
 
 async fn get_processor_collection(req: Request) -> Result<Reply, RedfishError> {

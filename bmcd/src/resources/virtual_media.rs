@@ -96,7 +96,12 @@ fn media_json(base: &str, st: &SlotState) -> Value {
             "Virtual CD/DVD drive of the system",
             json!(["CD", "DVD"]),
         ),
-        _ => (
+        (SlotKind::Cd, None) => (
+            "Virtual CD".to_owned(),
+            "Virtual CD/DVD drive of the BMC: the system gets the drive with its first medium",
+            json!(["CD", "DVD"]),
+        ),
+        (SlotKind::Usb, _) => (
             "Virtual USB stick".to_owned(),
             "A read-only USB stick plugged into the system",
             json!(["USBStick"]),
