@@ -214,7 +214,11 @@ async fn get_network_protocol(req: Request) -> Result<Reply, RedfishError> {
         "Name": "BMC Network Protocols",
         "HostName": host_name,
         "FQDN": host_name,
-        "HTTPS": { "ProtocolEnabled": true, "Port": s.https.port() },
+        "HTTPS": {
+            "ProtocolEnabled": true,
+            "Port": s.https.port(),
+            "Certificates": link(&super::certificate_service::https_certificates()),
+        },
         "HTTP": { "ProtocolEnabled": s.http_redirect.is_some(), "Port": s.http_redirect.map(|a| a.port()) },
         "SSH": { "ProtocolEnabled": false },
         "IPMI": { "ProtocolEnabled": false },
