@@ -39,6 +39,22 @@ impl Shown {
         Ok(Shown { chain, info })
     }
 
+    /// A certificate from the configuration or the state directory that
+    /// rustls accepted but this reader cannot: served all the same, shown
+    /// without its details.
+    fn lenient(chain: Vec<CertificateDer<'static>>, source: &Path) -> Shown {
+        match Shown::new(chain.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(file = %source.display(), error = %e, "certificate details cannot be shown");
+                Shown {
+                    chain,
+                    info: CertificateInfo::default(),
+                }
+            }
+        }
+    }
+
     /// The chain in PEM (never a key).
     pub fn pem(&self) -> String {
         self.chain.iter().map(|c| x509::pem("CERTIFICATE", c)).collect()
@@ -192,8 +208,8 @@ impl Certificates {
                 }
             }
         }
-        let (chain, certified) = match loaded {
-            Some(pair) => pair,
+        let (chain, certified, source) = match loaded {
+            Some((chain, certified)) => (chain, certified, crt),
             None => {
                 let (crt, key) = match configured {
                     Some(pair) => pair,
@@ -202,19 +218,15 @@ impl Certificates {
                 let (chain, key) = tls::read_pair(&crt, &key)?;
                 let certified = tls::certified_key(chain.clone(), key)
                     .map_err(|e| TlsError(format!("{}: {e}", crt.display())))?;
-                (chain, certified)
+                (chain, certified, crt)
             }
         };
-        let shown = Shown::new(chain).map_err(|e| TlsError(e.to_string()))?;
+        let shown = Shown::lenient(chain, &source);
         let client = match &tls_config.client_ca {
             None => None,
             Some(path) => {
                 let certs = read_pem_certificates(path).map_err(TlsError)?;
-                let certificates = certs
-                    .into_iter()
-                    .map(|c| Shown::new(vec![c]))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| TlsError(format!("{}: {e}", path.display())))?;
+                let certificates = certs.into_iter().map(|c| Shown::lenient(vec![c], path)).collect();
                 Some(ClientCas {
                     mode: tls_config.client_auth,
                     certificates,
@@ -304,7 +316,9 @@ fn install(dir: &Path, pem: &str) -> Result<(rustls::sign::CertifiedKey, Shown),
         .map_err(|_| CertificateError::NotACertificate)?;
     let shown = Shown::new(chain)?;
     let now = crate::time::now_unix();
-    if now < shown.info.not_before || now > shown.info.not_after {
+    // A few minutes of clock difference with the CA do not make a new
+    // certificate "not yet valid".
+    if now + 300 < shown.info.not_before || now > shown.info.not_after {
         return Err(CertificateError::OutsideValidity);
     }
     let pending = pending_key_path(dir);

@@ -270,7 +270,7 @@ fn usage_rank(usage: &str) -> usize {
 }
 
 /// What bmcd shows of an X.509 certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateInfo {
     /// The serial number's bytes (big-endian, as encoded).
     pub serial: Vec<u8>,
