@@ -27,6 +27,8 @@ pub struct ServiceInfo {
 }
 
 pub struct App {
+    /// The HTTPS certificate and the client CAs (CertificateService).
+    pub certificates: Arc<crate::certificates::Certificates>,
     pub hypervisor: Arc<dyn Hypervisor>,
     pub auth: Arc<Authority>,
     pub store: Store,

@@ -52,6 +52,35 @@ pub struct Config {
     /// Firmware banks and boot loader (`[firmware]`); without it the
     /// UpdateService is shown but disabled.
     pub firmware: Option<FirmwareConfig>,
+    /// Client certificates (`[tls]`).
+    pub tls: TlsConfig,
+}
+
+/// Whether a TLS client must present a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// A client may present one; without it, Basic and session authentication work.
+    #[default]
+    Optional,
+    /// A handshake without a certificate the CA signed is refused.
+    Required,
+}
+
+/// Client certificate authentication (mTLS), `[tls]` in the TOML file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsConfig {
+    /// PEM file of the CA certificates that sign client certificates; `None`:
+    /// bmcd asks for no client certificate.
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileTls {
+    client_ca: Option<PathBuf>,
+    client_auth: Option<ClientAuth>,
 }
 
 /// One `[[endpoint]]` of the configuration file.
@@ -205,6 +234,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             endpoints: Vec::new(),
             firmware: None,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -243,6 +273,7 @@ struct FileConfig {
     console_spice_token_uses: Option<u32>,
     endpoint: Option<Vec<EndpointConfig>>,
     firmware: Option<FileFirmware>,
+    tls: Option<FileTls>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,6 +395,12 @@ impl Config {
         if let Some(fw) = f.firmware {
             self.firmware = Some(fw.into());
         }
+        if let Some(t) = f.tls {
+            self.tls = TlsConfig {
+                client_ca: t.client_ca,
+                client_auth: t.client_auth.unwrap_or_default(),
+            };
+        }
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -467,6 +504,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.cert.is_some() != self.key.is_some() {
             return Err(ConfigError::Invalid("--cert and --key go together".into()));
+        }
+        if self.tls.client_auth == ClientAuth::Required && self.tls.client_ca.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls client-auth = \"required\" needs client-ca".into(),
+            ));
         }
         if !matches!(self.log.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
             return Err(ConfigError::Invalid(format!("log level '{}'", self.log)));
@@ -631,6 +673,36 @@ mod tests {
         std::fs::write(&file, "lisen = \"0.0.0.0:443\"\n").expect("write");
         let r = Config::from_args(&args(&["--config", file.to_str().expect("utf8")]), &|_| None);
         assert!(matches!(r, Err(ConfigError::File(_))), "{r:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_tls_table_sets_client_certificates() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        let path = file.to_str().expect("utf8");
+        std::fs::write(
+            &file,
+            "[tls]\nclient-ca = \"/etc/bmcd/ca.pem\"\nclient-auth = \"required\"\n",
+        )
+        .expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(c.tls.client_ca, Some(PathBuf::from("/etc/bmcd/ca.pem")));
+        assert_eq!(c.tls.client_auth, ClientAuth::Required);
+        std::fs::write(&file, "[tls]\nclient-auth = \"required\"\n").expect("write");
+        let r = Config::from_args(&args(&["--config", path]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::Invalid(_))), "{r:?}");
+        std::fs::write(
+            &file,
+            "[tls]\nclient-ca = \"ca.pem\"\nclient-auth = \"sometimes\"\n",
+        )
+        .expect("write");
+        let r = Config::from_args(&args(&["--config", path]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::File(_))), "{r:?}");
+        std::fs::write(&file, "[tls]\nclient-ca = \"ca.pem\"\n").expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(c.tls.client_auth, ClientAuth::Optional);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod boot;
+pub mod certificates;
 pub mod config;
 pub mod consoles;
 pub mod error;
@@ -191,19 +192,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(start_err("libvirt"))?;
 
     let host_name = host::host_name();
-    let (cert, key) = match (&config.cert, &config.key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        _ => {
-            let dir = state_dir.clone();
-            let names = vec![host_name.clone(), config.listen.ip().to_string()];
-            blocking(move || http::tls::ensure_self_signed(&dir, &names))
+    let certificates = {
+        let dir = state_dir.clone();
+        let configured = config.cert.clone().zip(config.key.clone());
+        let names = vec![host_name.clone(), config.listen.ip().to_string()];
+        let tls_config = config.tls.clone();
+        Arc::new(
+            blocking(move || certificates::Certificates::open(&dir, configured, &names, &tls_config))
                 .await?
-                .map_err(start_err("TLS certificate"))?
-        }
+                .map_err(start_err("TLS certificate"))?,
+        )
     };
-    let tls = blocking(move || http::tls::server_config(&cert, &key))
-        .await?
-        .map_err(start_err("TLS certificate"))?;
+    let tls = certificates.server_config().map_err(start_err("TLS"))?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -268,6 +268,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::new(blocking(move || firmware::FirmwareService::open(config.as_ref(), &dir, tasks)).await?)
     };
     let app = Arc::new(App {
+        certificates,
         consoles: Arc::clone(&consoles),
         hypervisor,
         auth: Arc::clone(&auth),

@@ -177,6 +177,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::json_schemas::routes());
     routes.extend(resources::session_service::routes());
     routes.extend(resources::account_service::routes());
+    routes.extend(resources::certificate_service::routes());
     routes.extend(resources::systems::routes());
     routes.extend(resources::consoles::routes());
     routes.extend(resources::bios::routes());

@@ -98,6 +98,8 @@ schemas! {
     VIRTUAL_MEDIA = "VirtualMedia" "v1_6_5";
     CERTIFICATE_COLLECTION = "CertificateCollection" "";
     CERTIFICATE = "Certificate" "v1_11_0";
+    CERTIFICATE_SERVICE = "CertificateService" "v1_0_8";
+    CERTIFICATE_LOCATIONS = "CertificateLocations" "v1_0_4";
     SESSION_SERVICE = "SessionService" "v1_2_0";
     SESSION_COLLECTION = "SessionCollection" "";
     SESSION = "Session" "v1_8_0";

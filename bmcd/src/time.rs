@@ -33,6 +33,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The Unix time of a UTC civil date and time; `None` when a field is out of range.
+pub fn unix_from_civil(y: i64, m: u32, d: u32, hh: u32, mm: u32, ss: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
+}
+
 /// `YYYY-MM-DDThh:mm:ss+00:00` for a Unix time, as Redfish `DateTime` wants.
 pub fn rfc3339(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
@@ -56,5 +76,15 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00+00:00");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40+00:00");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59+00:00");
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(unix_from_civil(1970, 1, 1, 0, 0, 0), Some(0));
+        assert_eq!(unix_from_civil(2000, 2, 29, 0, 0, 0), Some(951_782_400));
+        assert_eq!(unix_from_civil(2026, 11, 18, 11, 6, 40), Some(1_795_000_000));
+        let end = unix_from_civil(9999, 12, 31, 23, 59, 59).expect("valid");
+        assert_eq!(rfc3339(end), "9999-12-31T23:59:59+00:00");
+        assert_eq!(unix_from_civil(2026, 13, 1, 0, 0, 0), None);
     }
 }

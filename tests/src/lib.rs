@@ -180,6 +180,69 @@ impl ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// Records the certificate a server presents.
+#[derive(Debug, Default)]
+struct RecordCert(std::sync::Mutex<Option<CertificateDer<'static>>>);
+
+impl ServerCertVerifier for RecordCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.0.lock().expect("lock") = Some(end_entity.clone().into_owned());
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AcceptAnyCert.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AcceptAnyCert.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        AcceptAnyCert.supported_verify_schemes()
+    }
+}
+
+/// What a new TLS handshake with `addr` shows: the server's certificate (DER),
+/// the protocol version and the cipher suite. `versions` limits the client.
+pub async fn handshake(
+    addr: SocketAddr,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<(Vec<u8>, rustls::ProtocolVersion, rustls::CipherSuite), String> {
+    let recorder = Arc::new(RecordCert::default());
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::clone(&recorder) as Arc<dyn ServerCertVerifier>)
+            .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let conn = tls.get_ref().1;
+    let version = conn.protocol_version().ok_or("no version")?;
+    let suite = conn.negotiated_cipher_suite().ok_or("no suite")?.suite();
+    let cert = recorder.0.lock().expect("lock").clone().ok_or("no certificate")?;
+    Ok((cert.to_vec(), version, suite))
+}
+
 #[derive(Clone)]
 pub enum Auth {
     None,
@@ -256,21 +319,74 @@ impl Client {
         self
     }
 
+    /// This client, presenting a client certificate (mTLS).
+    pub fn with_client_certificate(
+        mut self,
+        chain: Vec<CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Client {
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
+                .with_client_auth_cert(chain, key)
+                .expect("client certificate");
+        self.tls = TlsConnector::from(Arc::new(config));
+        self
+    }
+
     /// A fresh TLS connection to bmcd.
     async fn open(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        self.try_open().await.expect("TLS and HTTP handshakes")
+    }
+
+    async fn try_open(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let tls = self
             .tls
             .connect(ServerName::try_from("localhost").expect("name"), tcp)
             .await
-            .expect("TLS handshake");
+            .map_err(|e| format!("TLS handshake: {e}"))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .expect("HTTP handshake");
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        sender
+        Ok(sender)
+    }
+
+    /// A GET that reports a refused handshake (or a connection the server
+    /// closed) as an error instead of failing the test.
+    pub async fn try_get(&self, path: &str) -> Result<Resp, String> {
+        let mut sender = self.try_open().await?;
+        let req = self
+            .request(Method::GET, path)
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Ok(Resp {
+            status,
+            headers,
+            body,
+            json,
+        })
     }
 
     /// A request with this client's credentials and extra headers.

@@ -791,6 +791,31 @@ impl Authority {
         self.authenticate_password(user, pass).await
     }
 
+    /// The account a verified client certificate names (its subject's common
+    /// name is the user name), on the listener of `endpoint` like
+    /// [`Authority::authenticate_password_at`]. A disabled or locked account
+    /// is refused.
+    pub fn authenticate_certificate_at(
+        &self,
+        endpoint: Option<&str>,
+        user: &str,
+    ) -> Result<Principal, RedfishError> {
+        if endpoint.is_none() && user.contains('@') {
+            return Err(RedfishError::login_failed());
+        }
+        let now = now_unix();
+        let st = self.state();
+        let scoped = endpoint.map(|ep| format!("{user}@{ep}"));
+        let account = scoped
+            .and_then(|name| st.accounts.iter().find(|a| a.user_name == name))
+            .or_else(|| st.accounts.iter().find(|a| a.user_name == user))
+            .ok_or_else(RedfishError::login_failed)?;
+        if !account.enabled || is_locked(account, now) {
+            return Err(RedfishError::login_failed());
+        }
+        Ok(self.principal_after_success(account))
+    }
+
     pub async fn delete_account(&self, id: i64) -> Result<(), AccountError> {
         if self.account(id).is_none() {
             return Err(AccountError::NotFound);

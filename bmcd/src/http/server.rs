@@ -95,7 +95,19 @@ pub async fn serve_https(
                             return;
                         }
                     };
-                    let service = service_fn(move |req| handle(Arc::clone(&app), endpoint.clone(), peer, req));
+                    // A client certificate rustls verified against the client
+                    // CAs names the account the connection's requests act as.
+                    let certificate_user: Option<Arc<str>> = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(crate::certificates::client_user_name)
+                        .map(Arc::from);
+                    let service = service_fn(move |req| {
+                        let caller = Caller { address: peer, certificate_user: certificate_user.clone() };
+                        handle(Arc::clone(&app), endpoint.clone(), caller, req)
+                    });
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(limits.header_read_timeout)
@@ -172,17 +184,25 @@ fn redirect_response(req: &hyper::Request<Incoming>, https_port: u16) -> Respons
     resp
 }
 
+/// Who is at the other end of a connection.
+struct Caller {
+    address: SocketAddr,
+    /// The account a verified client certificate names.
+    certificate_user: Option<Arc<str>>,
+}
+
 /// One request, start to end. Never fails: every error becomes a Redfish error body.
 async fn handle(
     app: Arc<App>,
     endpoint: Option<Arc<Endpoint>>,
-    client: SocketAddr,
+    caller: Caller,
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let client = caller.address;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let head = method == Method::HEAD;
-    let outcome = dispatch(&app, endpoint.as_ref(), client, req).await;
+    let outcome = dispatch(&app, endpoint.as_ref(), &caller, req).await;
     let (resp, user) = match outcome {
         Ok(d) => (
             render(&method, d.router, &d.path, d.reply, d.etag, d.if_none_match),
@@ -264,9 +284,11 @@ fn resolve<'a>(
 async fn dispatch<'a>(
     app: &'a Arc<App>,
     endpoint: Option<&Arc<Endpoint>>,
-    client: SocketAddr,
+    caller: &Caller,
     req: hyper::Request<Incoming>,
 ) -> Result<Dispatched<'a>, (RedfishError, Option<String>)> {
+    let client = caller.address;
+    let certificate_user = caller.certificate_user.as_deref();
     let method = req.method().clone();
     let raw_path = req.uri().path().to_owned();
     let trailing_slash = raw_path.len() > 1 && raw_path.ends_with('/');
@@ -288,17 +310,20 @@ async fn dispatch<'a>(
         // references name, as far as the caller may see: credentials count if
         // they are good, and are ignored (anonymous) if not.
         let wants_expand = query.as_deref().is_some_and(|q| q.contains("$expand"));
-        let has_credentials =
-            req.headers().contains_key("x-auth-token") || req.headers().contains_key(header::AUTHORIZATION);
+        let has_credentials = req.headers().contains_key("x-auth-token")
+            || req.headers().contains_key(header::AUTHORIZATION)
+            || certificate_user.is_some();
         // A persona may show more to a logged-in caller (iLO's root does).
         if (wants_expand || endpoint.is_some()) && has_credentials {
-            authenticate(app, endpoint, req.headers()).await.ok()
+            authenticate(app, endpoint, req.headers(), certificate_user)
+                .await
+                .ok()
         } else {
             None
         }
     } else {
         Some(
-            authenticate(app, endpoint, req.headers())
+            authenticate(app, endpoint, req.headers(), certificate_user)
                 .await
                 .map_err(|e| (e, None))?,
         )
@@ -485,10 +510,13 @@ fn allowed_before_password_change(method: &Method, template: &str, params: &[Str
     }
 }
 
+/// The caller of a request: a session token or Basic credentials when the
+/// request carries them, else the account of a verified client certificate.
 async fn authenticate(
     app: &App,
     endpoint: Option<&Arc<Endpoint>>,
     headers: &HeaderMap,
+    certificate_user: Option<&str>,
 ) -> Result<Principal, RedfishError> {
     let scope = endpoint.map(|e| e.id.as_str());
     if let Some(token) = headers.get("x-auth-token") {
@@ -513,6 +541,9 @@ async fn authenticate(
             .ok_or_else(RedfishError::unauthorized)?;
         let (user, pass) = decoded.split_once(':').ok_or_else(RedfishError::unauthorized)?;
         return app.auth.authenticate_password_at(scope, user, pass).await;
+    }
+    if let Some(user) = certificate_user {
+        return app.auth.authenticate_certificate_at(scope, user);
     }
     Err(RedfishError::unauthorized())
 }

@@ -184,7 +184,7 @@ impl Endpoint {
         }
         let mut parts = path.split('/').skip(3);
         match parts.next() {
-            Some("UpdateService") => false,
+            Some("UpdateService" | "CertificateService") => false,
             Some("Systems" | "Managers" | "Chassis") => parts
                 .next()
                 .is_none_or(|id| id.is_empty() || id == self.system_id),
@@ -283,11 +283,12 @@ impl Endpoint {
 /// Adds the persona's identity and OEM sections to a canonical resource
 /// (`template` is the route that served it).
 pub async fn decorate(req: &Request, endpoint: &Endpoint, template: &str, body: &mut Value) {
-    // The appliance's own firmware is updated on the aggregate endpoint, not
-    // through one VM's BMC.
+    // The appliance's own firmware and certificates are managed on the
+    // aggregate endpoint, not through one VM's BMC.
     if template == "/redfish/v1" {
         if let Some(o) = body.as_object_mut() {
             o.remove("UpdateService");
+            o.remove("CertificateService");
         }
     }
     match endpoint.persona {

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use super::{collection, link, status_ok};
 use crate::auth::{AccountChanges, NewAccount, Principal, MAX_USER_NAME_LENGTH};
 use crate::body::{Context, Fields};
+use crate::config::ClientAuth;
 use crate::error::RedfishError;
 use crate::privilege::{Privilege, Required, Role};
 use crate::route;
@@ -53,6 +54,7 @@ fn account_json(req: &Request, a: &AccountRecord) -> Value {
 
 async fn get_account_service(req: Request) -> Result<Reply, RedfishError> {
     let p = req.app.auth.policy();
+    let client_cas = req.app.certificates.client_cas();
     Ok(Reply::ok(json!({
         "@odata.id": "/redfish/v1/AccountService",
         "@odata.type": schemas::ACCOUNT_SERVICE.odata_type(),
@@ -72,6 +74,14 @@ async fn get_account_service(req: Request) -> Result<Reply, RedfishError> {
         "AuthFailureLoggingThreshold": 1,
         "Accounts": link(ACCOUNTS),
         "Roles": link(ROLES),
+        "MultiFactorAuth": {
+            "ClientCertificate": {
+                "Enabled": client_cas.is_some(),
+                "RespondToUnauthenticatedClients": client_cas.is_none_or(|c| c.mode == ClientAuth::Optional),
+                "CertificateMappingAttribute": "CommonName",
+                "Certificates": link(super::certificate_service::CLIENT_CAS),
+            },
+        },
     })))
 }
 
@@ -105,6 +115,7 @@ async fn patch_account_service(req: Request) -> Result<Reply, RedfishError> {
         "LocalAccountAuth",
         "HTTPBasicAuth",
         "AccountLockoutCounterResetEnabled",
+        "MultiFactorAuth",
     ] {
         body.read_only(read_only)?;
     }

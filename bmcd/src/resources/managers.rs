@@ -344,6 +344,12 @@ async fn get_network_protocol(req: Request) -> Result<Reply, RedfishError> {
         .addresses_of_system(req.param(0))
         .first()
         .map_or(s.https.port(), |a| a.port());
+    let mut https = json!({ "ProtocolEnabled": true, "Port": https_port });
+    // The certificate is the BMC's (per-VM endpoints present it too), managed
+    // through the BMC's own manager.
+    if req.param(0) == BMC_ID {
+        https["Certificates"] = link(&super::certificate_service::https_certificates());
+    }
     Ok(Reply::ok(json!({
         "@odata.id": format!("{MANAGERS}/{}/NetworkProtocol", req.param(0)),
         "@odata.type": schemas::MANAGER_NETWORK_PROTOCOL.odata_type(),
@@ -351,7 +357,7 @@ async fn get_network_protocol(req: Request) -> Result<Reply, RedfishError> {
         "Name": "BMC Network Protocols",
         "HostName": identity.host_name,
         "FQDN": identity.fqdn,
-        "HTTPS": { "ProtocolEnabled": true, "Port": https_port },
+        "HTTPS": https,
         "HTTP": { "ProtocolEnabled": s.http_redirect.is_some(), "Port": s.http_redirect.map(|a| a.port()) },
         "SSH": { "ProtocolEnabled": false, "Port": null },
         "IPMI": { "ProtocolEnabled": false, "Port": null },

@@ -4,6 +4,7 @@
 pub mod account_service;
 pub mod bios;
 pub mod bmc_endpoints;
+pub mod certificate_service;
 pub mod chassis;
 pub mod consoles;
 pub mod event_service;

@@ -1,0 +1,401 @@
+//! `CertificateService` (`CertificateLocations`, `ReplaceCertificate`,
+//! `GenerateCSR`) and the certificates it manages: the manager's HTTPS
+//! certificate and the CAs trusted for client certificates (AccountService
+//! `MultiFactorAuth.ClientCertificate.Certificates`, from the configuration).
+
+use serde_json::{json, Value};
+
+use super::{collection, link};
+use crate::body::{Context, Fields};
+use crate::certificates::{Shown, REPLACE_CERTIFICATE};
+use crate::error::{Message, RedfishError};
+use crate::http::der::{colon_hex, Name};
+use crate::http::x509::CsrSubject;
+use crate::privilege::Required;
+use crate::registries::base;
+use crate::resources::managers::BMC_ID;
+use crate::route;
+use crate::router::{Reply, Request, Route};
+use crate::schemas;
+use crate::time::rfc3339;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        route!(GET "/redfish/v1/CertificateService", Required::LOGIN, get_certificate_service),
+        route!(GET "/redfish/v1/CertificateService/CertificateLocations", Required::LOGIN, get_certificate_locations),
+        route!(POST "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate", Required::CONFIGURE_MANAGER, post_replace_certificate),
+        route!(POST "/redfish/v1/CertificateService/Actions/CertificateService.GenerateCSR", Required::CONFIGURE_MANAGER, post_generate_csr),
+        route!(GET "/redfish/v1/Managers/{id}/NetworkProtocol/HTTPS/Certificates", Required::LOGIN, get_https_certificate_collection),
+        route!(GET "/redfish/v1/Managers/{id}/NetworkProtocol/HTTPS/Certificates/{cert}", Required::LOGIN, get_https_certificate),
+        route!(GET "/redfish/v1/AccountService/MultiFactorAuth/ClientCertificate/Certificates", Required::LOGIN, get_client_ca_collection),
+        route!(GET "/redfish/v1/AccountService/MultiFactorAuth/ClientCertificate/Certificates/{cert}", Required::LOGIN, get_client_ca),
+    ]
+}
+
+const SERVICE: &str = "/redfish/v1/CertificateService";
+const LOCATIONS: &str = "/redfish/v1/CertificateService/CertificateLocations";
+const REPLACE: &str = "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate";
+const GENERATE_CSR: &str = "/redfish/v1/CertificateService/Actions/CertificateService.GenerateCSR";
+const GENERATE_CSR_ACTION: &str = "CertificateService.GenerateCSR";
+/// The client CAs: a collection AccountService links to.
+pub const CLIENT_CAS: &str = "/redfish/v1/AccountService/MultiFactorAuth/ClientCertificate/Certificates";
+/// The one HTTPS certificate's id.
+const HTTPS_ID: &str = "1";
+
+/// The HTTPS certificate collection of the BMC's manager.
+pub fn https_certificates() -> String {
+    format!("/redfish/v1/Managers/{BMC_ID}/NetworkProtocol/HTTPS/Certificates")
+}
+
+fn https_certificate() -> String {
+    format!("{}/{HTTPS_ID}", https_certificates())
+}
+
+/// `Certificate.Identifier` of a distinguished name.
+fn identifier(name: &Name, alt_names: Option<&[String]>) -> Value {
+    let mut v = json!({ "DisplayString": name.display() });
+    let single = [
+        ("CN", "CommonName"),
+        ("O", "Organization"),
+        ("OU", "OrganizationalUnit"),
+        ("L", "City"),
+        ("ST", "State"),
+        ("C", "Country"),
+        ("emailAddress", "Email"),
+    ];
+    for (short, property) in single {
+        if let Some(value) = name.get(short) {
+            v[property] = json!(value);
+        }
+    }
+    let more = |short: &str| name.all(short).into_iter().skip(1).collect::<Vec<_>>();
+    if !more("CN").is_empty() {
+        v["AdditionalCommonNames"] = json!(more("CN"));
+    }
+    if !more("OU").is_empty() {
+        v["AdditionalOrganizationalUnits"] = json!(more("OU"));
+    }
+    if !name.all("DC").is_empty() {
+        v["DomainComponents"] = json!(name.all("DC"));
+    }
+    if let Some(alt) = alt_names.filter(|a| !a.is_empty()) {
+        v["AlternativeNames"] = json!(alt);
+    }
+    v
+}
+
+/// A `Certificate` resource.
+fn certificate_json(uri: &str, id: &str, name: &str, shown: &Shown, usage: Option<&str>) -> Value {
+    let info = &shown.info;
+    let spki_hash = ring::digest::digest(&ring::digest::SHA256, &info.spki);
+    let mut v = json!({
+        "@odata.id": uri,
+        "@odata.type": schemas::CERTIFICATE.odata_type(),
+        "Id": id,
+        "Name": name,
+        "CertificateString": shown.pem(),
+        "CertificateType": if shown.chain.len() > 1 { "PEMchain" } else { "PEM" },
+        "Subject": identifier(&info.subject, Some(&info.alt_names)),
+        "Issuer": identifier(&info.issuer, None),
+        "ValidNotBefore": rfc3339(info.not_before),
+        "ValidNotAfter": rfc3339(info.not_after),
+        "KeyUsage": info.key_usage,
+        "SerialNumber": colon_hex(&info.serial),
+        "Fingerprint": colon_hex(&shown.fingerprint()),
+        "FingerprintHashAlgorithm": "TPM_ALG_SHA256",
+        "SignatureAlgorithm": info.signature_algorithm,
+        "Oem": {
+            "Redfin": {
+                "SubjectPublicKeyInfo": {
+                    "Algorithm": info.public_key_algorithm,
+                    "SHA256": colon_hex(spki_hash.as_ref()),
+                },
+            },
+        },
+    });
+    if let Some(u) = usage {
+        v["CertificateUsageTypes"] = json!([u]);
+    }
+    v
+}
+
+async fn get_certificate_service(_req: Request) -> Result<Reply, RedfishError> {
+    Ok(Reply::ok(json!({
+        "@odata.id": SERVICE,
+        "@odata.type": schemas::CERTIFICATE_SERVICE.odata_type(),
+        "Id": "CertificateService",
+        "Name": "Certificate Service",
+        "Description": "Replaces the BMC's HTTPS certificate and makes certificate signing requests",
+        "CertificateLocations": link(LOCATIONS),
+        "Actions": {
+            "#CertificateService.ReplaceCertificate": {
+                "target": REPLACE,
+                "CertificateType@Redfish.AllowableValues": ["PEM", "PEMchain"],
+            },
+            "#CertificateService.GenerateCSR": {
+                "target": GENERATE_CSR,
+                "KeyPairAlgorithm@Redfish.AllowableValues": ["TPM_ALG_ECDSA"],
+                "KeyCurveId@Redfish.AllowableValues": ["TPM_ECC_NIST_P256"],
+            },
+        },
+    })))
+}
+
+async fn get_certificate_locations(req: Request) -> Result<Reply, RedfishError> {
+    let mut certificates = vec![link(&https_certificate())];
+    if let Some(cas) = req.app.certificates.client_cas() {
+        certificates.extend((1..=cas.certificates.len()).map(|i| link(&format!("{CLIENT_CAS}/{i}"))));
+    }
+    Ok(Reply::ok(json!({
+        "@odata.id": LOCATIONS,
+        "@odata.type": schemas::CERTIFICATE_LOCATIONS.odata_type(),
+        "Id": "CertificateLocations",
+        "Name": "Certificate Locations",
+        "Description": "The certificates the BMC uses: its HTTPS certificate and the CAs of client certificates",
+        "Links": {
+            "Certificates@odata.count": certificates.len(),
+            "Certificates": certificates,
+        },
+    })))
+}
+
+fn check_manager(req: &Request) -> Result<(), RedfishError> {
+    if req.param(0) == BMC_ID {
+        Ok(())
+    } else {
+        Err(RedfishError::no_such_uri(&req.path))
+    }
+}
+
+async fn get_https_certificate_collection(req: Request) -> Result<Reply, RedfishError> {
+    check_manager(&req)?;
+    Ok(Reply::ok(collection(
+        &schemas::CERTIFICATE_COLLECTION,
+        &https_certificates(),
+        "HTTPS Certificates",
+        [https_certificate()],
+    )))
+}
+
+async fn get_https_certificate(req: Request) -> Result<Reply, RedfishError> {
+    check_manager(&req)?;
+    if req.param(1) != HTTPS_ID {
+        return Err(RedfishError::not_found("Certificate", req.param(1)));
+    }
+    let shown = req.app.certificates.https();
+    Ok(Reply::ok(certificate_json(
+        &https_certificate(),
+        HTTPS_ID,
+        "HTTPS Certificate",
+        &shown,
+        Some("Web"),
+    )))
+}
+
+async fn get_client_ca_collection(req: Request) -> Result<Reply, RedfishError> {
+    let n = req
+        .app
+        .certificates
+        .client_cas()
+        .map_or(0, |c| c.certificates.len());
+    Ok(Reply::ok(collection(
+        &schemas::CERTIFICATE_COLLECTION,
+        CLIENT_CAS,
+        "Client Certificate Authorities",
+        (1..=n).map(|i| format!("{CLIENT_CAS}/{i}")),
+    )))
+}
+
+async fn get_client_ca(req: Request) -> Result<Reply, RedfishError> {
+    let id = req.param(0);
+    let shown = id
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| req.app.certificates.client_cas()?.certificates.get(i).cloned())
+        .ok_or_else(|| RedfishError::not_found("Certificate", id))?;
+    Ok(Reply::ok(certificate_json(
+        &format!("{CLIENT_CAS}/{id}"),
+        id,
+        "Client Certificate Authority",
+        &shown,
+        None,
+    )))
+}
+
+/// The `@odata.id` of a link parameter (`{"@odata.id": "..."}`).
+fn link_parameter(body: &mut Fields, name: &str) -> Result<Option<String>, RedfishError> {
+    let Some(mut inner) = body.object(name)? else {
+        return Ok(None);
+    };
+    let uri = inner.string("@odata.id")?;
+    inner.finish()?;
+    Ok(Some(uri.unwrap_or_default()))
+}
+
+/// Refuses parameters of the schema this service does not implement.
+fn not_supported(body: &mut Fields, action: &str, names: &[&str]) -> Result<(), RedfishError> {
+    for name in names {
+        if body.take(name).is_some() {
+            return Err(RedfishError::bad_request(
+                Message::new(&base::ACTION_PARAMETER_NOT_SUPPORTED, &[name, action])
+                    .related(format!("#/{name}")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn post_replace_certificate(req: Request) -> Result<Reply, RedfishError> {
+    let mut body = Fields::parse(&req.body, Context::Action(REPLACE_CERTIFICATE))?;
+    let pem = body.string("CertificateString")?;
+    let kind = body.enumerated("CertificateType", |t| {
+        matches!(t, "PEM" | "PEMchain").then_some(())
+    })?;
+    let target = link_parameter(&mut body, "CertificateUri")?;
+    not_supported(&mut body, REPLACE_CERTIFICATE, &["Password"])?;
+    let pem = body.required("CertificateString", pem)?;
+    body.required("CertificateType", kind)?;
+    let target = body.required("CertificateUri", target)?;
+    body.finish()?;
+    if crate::router::normalize(&target) != https_certificate() {
+        return Err(RedfishError::bad_request(
+            Message::new(
+                &base::ACTION_PARAMETER_VALUE_ERROR,
+                &["CertificateUri", REPLACE_CERTIFICATE],
+            )
+            .related("#/CertificateUri")
+            .resolution(format!(
+                "Only the HTTPS certificate ({}) can be replaced; the client certificate CAs come from \
+                     the configuration file.",
+                https_certificate()
+            )),
+        ));
+    }
+    let shown = req.app.certificates.replace_https(pem).await?;
+    Ok(Reply::ok(certificate_json(
+        &https_certificate(),
+        HTTPS_ID,
+        "HTTPS Certificate",
+        &shown,
+        Some("Web"),
+    )))
+}
+
+/// The longest value of a name attribute (X.520's upper bound).
+const MAX_NAME_VALUE: usize = 64;
+
+fn name_value(body: &mut Fields, key: &str) -> Result<Option<String>, RedfishError> {
+    match body.string(key)? {
+        Some(v) if v.is_empty() || v.chars().count() > MAX_NAME_VALUE || v.chars().any(char::is_control) => {
+            Err(format_error(&v, key))
+        }
+        other => Ok(other),
+    }
+}
+
+fn format_error(value: &str, key: &str) -> RedfishError {
+    RedfishError::bad_request(
+        Message::new(
+            &base::ACTION_PARAMETER_VALUE_FORMAT_ERROR,
+            &[value, key, GENERATE_CSR_ACTION],
+        )
+        .related(format!("#/{key}")),
+    )
+}
+
+async fn post_generate_csr(req: Request) -> Result<Reply, RedfishError> {
+    let mut body = Fields::parse(&req.body, Context::Action(GENERATE_CSR_ACTION))?;
+    let common_name = name_value(&mut body, "CommonName")?;
+    let organization = name_value(&mut body, "Organization")?;
+    let organizational_unit = name_value(&mut body, "OrganizationalUnit")?;
+    let city = name_value(&mut body, "City")?;
+    let state = name_value(&mut body, "State")?;
+    let country = body.string("Country")?;
+    let email = body.string("Email")?;
+    let alternative_names = match body.take("AlternativeNames") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::String(s) if !s.is_empty() && s.len() <= 253 && s.is_ascii() => Ok(s),
+                other => Err(format_error(&other.to_string(), "AlternativeNames")),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(RedfishError::action_parameter_value_type(
+                &other.to_string(),
+                "AlternativeNames",
+                GENERATE_CSR_ACTION,
+            ))
+        }
+    };
+    body.enumerated("KeyPairAlgorithm", |a| {
+        matches!(a, "TPM_ALG_ECDSA" | "TPM_ALG_ECC").then_some(())
+    })?;
+    body.enumerated("KeyCurveId", |c| (c == "TPM_ECC_NIST_P256").then_some(()))?;
+    if let Some(bits) = body.integer("KeyBitLength")? {
+        if bits != 256 {
+            return Err(RedfishError::action_parameter_value_not_in_list(
+                &bits.to_string(),
+                "KeyBitLength",
+                GENERATE_CSR_ACTION,
+            ));
+        }
+    }
+    let collection_uri = link_parameter(&mut body, "CertificateCollection")?;
+    not_supported(
+        &mut body,
+        GENERATE_CSR_ACTION,
+        &[
+            "KeyUsage",
+            "Surname",
+            "GivenName",
+            "Initials",
+            "ChallengePassword",
+            "UnstructuredName",
+            "ContactPerson",
+        ],
+    )?;
+    let common_name = body.required("CommonName", common_name)?;
+    let collection_uri = body.required("CertificateCollection", collection_uri)?;
+    body.finish()?;
+    if let Some(c) = &country {
+        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+            return Err(format_error(c, "Country"));
+        }
+    }
+    if let Some(e) = &email {
+        if !e.is_ascii() || !e.contains('@') || e.len() > 255 {
+            return Err(format_error(e, "Email"));
+        }
+    }
+    if crate::router::normalize(&collection_uri) != https_certificates() {
+        return Err(RedfishError::bad_request(
+            Message::new(
+                &base::ACTION_PARAMETER_VALUE_ERROR,
+                &["CertificateCollection", GENERATE_CSR_ACTION],
+            )
+            .related("#/CertificateCollection")
+            .resolution(format!(
+                "Certificate signing requests are made for the HTTPS certificate collection ({}).",
+                https_certificates()
+            )),
+        ));
+    }
+    let subject = CsrSubject {
+        common_name,
+        alternative_names,
+        organization,
+        organizational_unit,
+        city,
+        state,
+        country,
+        email,
+    };
+    let csr = req.app.certificates.generate_csr(subject).await?;
+    Ok(Reply::ok(json!({
+        "CSRString": csr,
+        "CertificateCollection": link(&https_certificates()),
+    })))
+}
