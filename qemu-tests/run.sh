@@ -369,7 +369,7 @@ booted_from() {
 }
 
 test_update() {
-  local broken
+  local broken code
   begin_test update "firmware update through Redfish: an unbootable package rolls back to bank A, update.tar boots bank B and is marked good, a bank whose bmcd fails is rolled back by the watchdog"
   KEY=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
   [ -s "$IMAGE_DIR/update.tar" ] || fail "no $IMAGE_DIR/update.tar: rebuild the image"
@@ -415,9 +415,14 @@ test_update() {
   upload "$IMAGE_DIR/update.tar"
   local up=$UPLOAD_S task=$TASK_S
   say "[$TEST] uploaded in $up s, written and verified after $task s"
-  monitor system_reset
+  # As a BMC user activates an update: Manager.Reset reboots the appliance.
+  code=$(curl -sk --max-time 30 -u "admin:$PW" -o "$LOG_DIR/last.json" -w '%{http_code}' \
+    -H 'Content-Type: application/json' -d '{"ResetType":"ForceRestart"}' \
+    "$URL/redfish/v1/Managers/BMC/Actions/Manager.Reset" || true)
+  [ "$code" = 204 ] || fail "Manager.Reset: HTTP $code $(cat "$LOG_DIR/last.json")"
   T0=$(now)
   wait_boot 3
+  grep -aq 'bmcd rebooting the machine (Manager.Reset)' "$SERIAL" || fail "bmcd did not announce its reboot"
   local trial=$BOOT_S
   [ "$(booted_from 3)" = b ] || fail "boot 3 was not from bank B: $(booted_from 3)"
   for _ in $(seq 1 600); do

@@ -109,6 +109,28 @@ async fn a_per_vm_bmc_reboots_without_its_system() {
         .collect();
     assert_eq!(states, vec!["Enabled", "Starting", "Enabled"], "{entries}");
 
+    // Dell's own spelling of it (racadm racreset, iDRAC's OEM card service).
+    let card = "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DelliDRACCardService";
+    let r = vendor.get(card).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let target = r.json["Actions"]["#DelliDRACCardService.iDRACReset"]["target"]
+        .as_str()
+        .expect("target")
+        .to_owned();
+    let r = vendor.post(&target, json!({"Force": "Sometimes"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    let r = vendor.post(&target, json!({"Force": "Graceful"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(
+        r.json["@Message.ExtendedInfo"][0]["MessageId"],
+        "IDRAC.2.8.RAC064"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(at).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the iDRAC kept listening");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // A read-only account cannot reset a manager; an unknown one is 404.
     let r = admin
         .post(

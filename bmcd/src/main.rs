@@ -103,6 +103,13 @@ fn main() -> ExitCode {
 fn manager_reset(action: BmcResetAction) -> ExitCode {
     use std::os::unix::process::CommandExt;
     if action == BmcResetAction::Reboot {
+        // The init system's own reboot first (it stops everything cleanly and
+        // ends this process too); the system call if that is not possible.
+        println!("bmcd rebooting the machine (Manager.Reset)");
+        match std::process::Command::new("reboot").status() {
+            Ok(status) if status.success() => std::thread::sleep(std::time::Duration::from_secs(120)),
+            other => eprintln!("bmcd: 'reboot' did not start ({other:?}); rebooting directly"),
+        }
         nix::unistd::sync();
         match nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT) {
             Ok(never) => match never {},

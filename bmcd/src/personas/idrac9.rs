@@ -60,6 +60,8 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService", Required::LOGIN, get_lc_service),
         route!(POST "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus", Required::LOGIN, post_remote_services_status),
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellJobService", Required::LOGIN, get_job_service),
+        route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DelliDRACCardService", Required::LOGIN, get_idrac_card_service),
+        route!(POST "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DelliDRACCardService/Actions/DelliDRACCardService.iDRACReset", Required::CONFIGURE_MANAGER, post_idrac_reset),
         route!(POST "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellJobService/Actions/DellJobService.DeleteJobQueue", Required::CONFIGURE_COMPONENTS, post_delete_job_queue),
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellAttributes/iDRAC.Embedded.1", Required::LOGIN, get_idrac_attributes),
         route!(GET "/redfish/v1/Managers/iDRAC.Embedded.1/Jobs", Required::LOGIN, get_jobs)
@@ -171,6 +173,7 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
                 "DellAttributes": [{"@odata.id": format!("{DELL}/DellAttributes/iDRAC.Embedded.1")}],
                 "DellJobService": {"@odata.id": format!("{DELL}/DellJobService")},
                 "DellLCService": {"@odata.id": format!("{DELL}/DellLCService")},
+                "DelliDRACCardService": {"@odata.id": format!("{DELL}/DelliDRACCardService")},
                 "Jobs": {"@odata.id": format!("{DELL}/Jobs")},
             }});
             let actions = o.entry("Actions").or_insert_with(|| json!({}));
@@ -629,6 +632,39 @@ async fn post_remote_services_status(req: Request) -> Result<Reply, RedfishError
     Ok(Reply::ok(json!({
         "LCStatus": "Ready", "RTStatus": "Ready", "ServerStatus": server, "Status": "Ready",
         "TelemetryServiceStatus": "Ready",
+    })))
+}
+
+async fn get_idrac_card_service(req: Request) -> Result<Reply, RedfishError> {
+    endpoint_of(&req)?;
+    Ok(Reply::ok(json!({
+        "@odata.id": format!("{DELL}/DelliDRACCardService"),
+        "@odata.type": "#DelliDRACCardService.v1_6_0.DelliDRACCardService",
+        "Id": "DelliDRACCardService",
+        "Name": "DelliDRACCardService",
+        "Actions": {"#DelliDRACCardService.iDRACReset": {
+            "target": format!("{DELL}/DelliDRACCardService/Actions/DelliDRACCardService.iDRACReset"),
+            "Force@Redfish.AllowableValues": ["Force", "Graceful"]}},
+    })))
+}
+
+/// `iDRACReset {"Force": "Graceful" | "Force"}` (racadm racreset): the iDRAC
+/// reboots, its system does not (see `manager_reset`).
+async fn post_idrac_reset(req: Request) -> Result<Reply, RedfishError> {
+    const ACTION: &str = "DelliDRACCardService.iDRACReset";
+    let ep = endpoint_of(&req)?;
+    let mut body = Fields::parse(&req.body, Context::Action(ACTION))?;
+    body.enumerated("Force", |f| matches!(f, "Force" | "Graceful").then_some(()))?;
+    body.finish()?;
+    req.app.manager_resets.reset_system_bmc(&req.app, &ep.system_id);
+    Ok(Reply::ok(json!({
+        "@Message.ExtendedInfo": [{
+            "MessageId": "IDRAC.2.8.RAC064",
+            "Message": "iDRAC restart operation initiated successfully.",
+            "Severity": "Informational",
+            "MessageArgs": [],
+            "Resolution": "Wait for the iDRAC to restart before reconnecting.",
+        }],
     })))
 }
 
