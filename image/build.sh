@@ -22,6 +22,7 @@
 # Environment:
 #   BOARD=qemu-x86_64              board directory under board/
 #   BMCD_BIN=target/release/bmcd   bmcd binary (build it first: make release)
+#   CONSOLE_PROXY_BIN=...           console-proxy binary (default: beside BMCD_BIN)
 #   IMAGE_CACHE=target/image-cache downloaded packages and unpacked kernels
 #   KERNEL_PKG=linux-image-6.1.0-NN-amd64   pin the kernel package
 #   SOURCE_DATE_EPOCH              file times inside the initramfs (default: last git commit)
@@ -38,6 +39,7 @@ OUT_ARG=${1:?usage: image/build.sh OUT_DIR}
 BOARD=${BOARD:-qemu-x86_64}
 BOARD_DIR=$TOP/board/$BOARD
 BMCD_BIN=${BMCD_BIN:-$TOP/target/release/bmcd}
+CONSOLE_PROXY_BIN=${CONSOLE_PROXY_BIN:-$(dirname "$BMCD_BIN")/console-proxy}
 CACHE=${IMAGE_CACHE:-$TOP/target/image-cache}
 ICU_DATA=${ICU_DATA:-stub}
 UPDATE_KEY=${UPDATE_KEY:-$TOP/target/image-keys/dev-update-key.pem}
@@ -56,6 +58,7 @@ case "$ICU_DATA" in stub|full) ;; *) echo "image: ICU_DATA must be stub or full"
 # shellcheck source=board/qemu-x86_64/board.conf
 . "$BOARD_DIR/board.conf"
 [ -x "$BMCD_BIN" ] || die "$BMCD_BIN missing: run 'make release' first"
+[ -x "$CONSOLE_PROXY_BIN" ] || die "$CONSOLE_PROXY_BIN missing: run 'make release' first"
 check_tools
 
 mkdir -p "$CACHE" "$OUT_ARG"

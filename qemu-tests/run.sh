@@ -105,16 +105,74 @@ start_qemu() {
   HTTPS_PORT=$(free_port)
   MON_PORT=$(free_port)
   [ "$MON_PORT" != "$HTTPS_PORT" ] || MON_PORT=$(free_port)
+  WS_PORT=$(free_port)
+  while [ "$WS_PORT" = "$HTTPS_PORT" ] || [ "$WS_PORT" = "$MON_PORT" ]; do WS_PORT=$(free_port); done
   URL=https://127.0.0.1:$HTTPS_PORT
   : >"$SERIAL"
   # shellcheck disable=SC2086  # QEMU_EXTRA is split on purpose
   "$QEMU" -accel tcg -smp 1 -m "$mem" -display none -nodefaults \
     -serial "file:$SERIAL" -monitor "tcp:127.0.0.1:$MON_PORT,server=on,wait=off" \
-    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:443" \
+    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$HTTPS_PORT-:443,hostfwd=tcp:127.0.0.1:$WS_PORT-:6080" \
     -device "$NIC,netdev=n0,romfile=" \
     "$@" ${QEMU_EXTRA:-} >"$LOG_DIR/qemu.log" 2>&1 &
   QPID=$!
   T0=$(now)
+}
+
+# check_console_proxy: console-proxy runs as user 'console' (uid/gid 101, as the kernel
+# reports it), listens on 6080, and redeems tokens over bmcd's socket: a well-formed token
+# bmcd never minted is refused by bmcd (close 1008 with bmcd's reason), not 1011 (no socket).
+check_console_proxy() {
+  local line close
+  for _ in $(seq 1 100); do
+    grep -aq 'redfin: console-proxy pid [0-9]* Uid: 101 101 101 101 Gid: 101 101 101 101' "$SERIAL" && break
+    sleep 0.1
+  done
+  line=$(grep -a 'redfin: console-proxy pid' "$SERIAL" | tail -n 1 | tr -d '\r')
+  grep -aq 'redfin: console-proxy pid [0-9]* Uid: 101 101 101 101 Gid: 101 101 101 101' "$SERIAL" \
+    || fail "console-proxy does not run as user console (101): ${line:-no line}"
+  close=$(python3 - "$WS_PORT" <<'PY'
+import base64, os, socket, sys
+port = int(sys.argv[1])
+token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall((f"GET /consoles/00000000-0000-4000-8000-000000000001/serial?token={token} HTTP/1.1\r\n"
+           f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+data = b""
+while b"\r\n\r\n" not in data:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+head, _, rest = data.partition(b"\r\n\r\n")
+if not head.startswith(b"HTTP/1.1 101"):
+    print("no-upgrade " + head.split(b"\r\n")[0].decode(errors="replace"))
+    sys.exit(0)
+while len(rest) < 4:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    rest += chunk
+if len(rest) >= 4 and rest[0] & 0x0F == 8:
+    n = rest[1] & 0x7F
+    while len(rest) < 2 + n:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    code = int.from_bytes(rest[2:4], "big")
+    print(f"{code} {rest[4:2 + n].decode(errors='replace')}")
+else:
+    print("no-close-frame")
+PY
+)
+  case "$close" in
+    1008\ *) ;;
+    *) fail "console-proxy on 6080: want close 1008 for an unknown token, got: $close" ;;
+  esac
+  CONSOLE_PROXY_RESULT="console-proxy as uid/gid 101, unknown token closed with '$close'"
 }
 
 # monitor CMD: one QEMU human monitor command (returns once the monitor has echoed it)
@@ -220,9 +278,11 @@ test_kernel() {
   grep -aq 'network eth0: 10.0.2.15/24 via 10.0.2.2 (static)' "$SERIAL" || fail "static address from redfin.ip= not reported"
   grep -aq 'WARNING: no data partition' "$SERIAL" || fail "no warning about the missing data partition"
   check_console 'WARNING: no data partition'
+  check_console_proxy
+  say "[$TEST] $CONSOLE_PROXY_RESULT"
   validate_service "$pw"
   cleanup
-  RESULTS+=("kernel+initramfs (direct kernel boot): first Redfish 200 after $BOOT_S s; DMTF Service Validator on the booted image: $VALIDATOR")
+  RESULTS+=("kernel+initramfs (direct kernel boot): first Redfish 200 after $BOOT_S s; $CONSOLE_PROXY_RESULT; DMTF Service Validator on the booted image: $VALIDATOR")
   say "[$TEST] PASS"
 }
 

@@ -53,6 +53,25 @@ struct OpenSession {
     token_hash: [u8; 32],
 }
 
+/// The host part of a `Host` header (`name`, `1.2.3.4`, `[::1]`), without
+/// its port, when it is one; nothing that could break out of a URL.
+pub fn request_host(header: Option<&str>) -> Option<&str> {
+    let h = header?.trim();
+    let host = if h.starts_with('[') {
+        &h[..=h.find(']')?]
+    } else {
+        h.split(':').next()?
+    };
+    is_host(host).then_some(host)
+}
+
+fn is_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
 pub struct ConsoleService {
     config: ConsoleConfig,
     store: Store,
@@ -123,9 +142,15 @@ impl ConsoleService {
         self.config.max_sessions
     }
 
-    /// The WebSocket URL of a system's console, without a token.
-    pub fn url(&self, system_id: &str, kind: ConsoleKind) -> String {
-        format!("{}{}", self.config.url, console_path(system_id, kind))
+    /// The WebSocket URL of a system's console, without a token. `{host}` in
+    /// the configured URL becomes the host the client reached bmcd by (its
+    /// `Host` header), for an appliance whose address is not known in advance.
+    pub fn url(&self, system_id: &str, kind: ConsoleKind, host: Option<&str>) -> String {
+        let base = match host.filter(|h| is_host(h)) {
+            Some(h) => self.config.url.replace("{host}", h),
+            None => self.config.url.replace("{host}", "localhost"),
+        };
+        format!("{base}{}", console_path(system_id, kind))
     }
 
     /// Mints a token for `principal` to open `kind` on system `s`.
@@ -134,6 +159,7 @@ impl ConsoleService {
         principal: &Principal,
         s: &ComputerSystem,
         kind: ConsoleKind,
+        host: Option<&str>,
     ) -> Result<Minted, RedfishError> {
         let mut raw = [0u8; 32];
         self.rng.fill(&mut raw).map_err(|_| RedfishError::internal())?;
@@ -158,7 +184,7 @@ impl ConsoleService {
         };
         self.store.insert_console_token(rec).await?;
         Ok(Minted {
-            url: format!("{}?token={token}", self.url(&s.id, kind)),
+            url: format!("{}?token={token}", self.url(&s.id, kind, host)),
             token,
             expires: now + ttl,
             session_deadline: now + max,
@@ -453,6 +479,16 @@ pub fn socket_path(config: &ConsoleConfig, state_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_a_client_used_fills_the_console_url() {
+        assert_eq!(request_host(Some("bmc.lab:443")), Some("bmc.lab"));
+        assert_eq!(request_host(Some("10.0.0.5")), Some("10.0.0.5"));
+        assert_eq!(request_host(Some("[fd00::5]:8443")), Some("[fd00::5]"));
+        assert_eq!(request_host(Some("evil/path@x")), None);
+        assert_eq!(request_host(Some("a b")), None);
+        assert_eq!(request_host(None), None);
+    }
 
     #[test]
     fn uri_hosts() {

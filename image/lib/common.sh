@@ -31,5 +31,5 @@ print_sizes() {
     [ "$f" = redfin.img ] && printf '  (sparse, %s allocated)' "$(human $(( $(du -k "$OUT_DIR/$f" | cut -f1) * 1024 )))"
     echo
   done
-  echo "  initramfs contents: $(human "$ROOTFS_BYTES") unpacked; bmcd $(human "$BMCD_BYTES"), shared libraries $(human "$LIBS_BYTES") ($LIBS_COUNT files), kernel modules $(human "$MODS_BYTES") ($MODS_COUNT), busybox $(human "$(size_of "$BUSYBOX")")"
+  echo "  initramfs contents: $(human "$ROOTFS_BYTES") unpacked; bmcd $(human "$BMCD_BYTES"), console-proxy $(human "$CONSOLE_PROXY_BYTES"), shared libraries $(human "$LIBS_BYTES") ($LIBS_COUNT files), kernel modules $(human "$MODS_BYTES") ($MODS_COUNT), busybox $(human "$(size_of "$BUSYBOX")")"
 }

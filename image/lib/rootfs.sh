@@ -52,10 +52,13 @@ build_rootfs() {
     -e "s|@TRUSTED_KEYS@|\"$UPDATE_PUBKEY\"|" "$r/etc/bmcd/bmcd.toml"
   ! grep -q '@[A-Z_]*@' "$r/etc/bmcd/bmcd.toml" || die "placeholders left in bmcd.toml"
 
-  # bmcd and the shared libraries it loads (libvirt's client library and its closure)
+  # bmcd, console-proxy and the shared libraries they load (libvirt's client library and its closure)
   install -m 0755 "$BMCD_BIN" "$r/usr/bin/bmcd"
   strip --strip-unneeded "$r/usr/bin/bmcd"
   BMCD_BYTES=$(size_of "$r/usr/bin/bmcd")
+  install -m 0755 "$CONSOLE_PROXY_BIN" "$r/usr/bin/console-proxy"
+  strip --strip-unneeded "$r/usr/bin/console-proxy"
+  CONSOLE_PROXY_BYTES=$(size_of "$r/usr/bin/console-proxy")
   LIBS_BYTES=0 LIBS_COUNT=0
   while read -r name path; do
     [ -n "$path" ] || continue
@@ -67,7 +70,7 @@ build_rootfs() {
     esac
     strip --strip-unneeded "$r/lib/$LIB_TRIPLET/$name"
     LIBS_BYTES=$(( LIBS_BYTES + $(size_of "$r/lib/$LIB_TRIPLET/$name") )); LIBS_COUNT=$((LIBS_COUNT + 1))
-  done < <(ldd "$BMCD_BIN" | awk '$2 == "=>" {print $1, $3}')
+  done < <(ldd "$BMCD_BIN" "$CONSOLE_PROXY_BIN" | awk '$2 == "=>" {print $1, $3}' | sort -u)
   interp=$(readelf -l "$BMCD_BIN" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
   [ -n "$interp" ] || die "$BMCD_BIN has no program interpreter"
   install -m 0755 "$(readlink -f "$interp")" "$r/lib/$LIB_TRIPLET/${interp##*/}"

@@ -26,6 +26,10 @@ pub fn routes() -> Vec<Route> {
     )]
 }
 
+fn host_of(req: &Request) -> Option<&str> {
+    crate::consoles::request_host(req.headers.get(hyper::header::HOST).and_then(|v| v.to_str().ok()))
+}
+
 /// `GraphicalConsole` and `SerialConsole` of a system.
 pub fn system_properties(req: &Request, s: &ComputerSystem) -> (Value, Value) {
     let consoles = &req.app.consoles;
@@ -39,7 +43,7 @@ pub fn system_properties(req: &Request, s: &ComputerSystem) -> (Value, Value) {
         "MaxConcurrentSessions": max,
         "WebSocket": {
             "ServiceEnabled": has_console(s, ConsoleKind::Serial),
-            "ConsoleURI": consoles.url(&s.id, ConsoleKind::Serial),
+            "ConsoleURI": consoles.url(&s.id, ConsoleKind::Serial, host_of(req)),
             "Interactive": true,
         },
     });
@@ -75,7 +79,7 @@ async fn post_console_token(req: Request) -> Result<Reply, RedfishError> {
         ));
     }
     let principal = req.principal()?;
-    let minted = req.app.consoles.mint(principal, &s, kind).await?;
+    let minted = req.app.consoles.mint(principal, &s, kind, host_of(&req)).await?;
     tracing::info!(system_id = %s.id, console = kind.redfish_name(), user = %principal.user_name, "console token minted");
     Ok(Reply::ok(json!({
         "ConsoleType": kind.redfish_name(),
