@@ -101,11 +101,19 @@ fn main() -> ExitCode {
 /// process, or reboot the machine (the firmware image; a pending firmware bank
 /// is tried then).
 fn manager_reset(action: BmcResetAction) -> ExitCode {
+    use nix::sys::signal::{self, SigHandler, Signal};
     use std::os::unix::process::CommandExt;
     if action == BmcResetAction::Reboot {
         // The init system's own reboot first (it stops everything cleanly and
         // ends this process too); the system call if that is not possible.
         println!("bmcd rebooting the machine (Manager.Reset)");
+        // The runtime's signal handlers outlive it: put SIGTERM back to its
+        // default, so that the shutdown's SIGTERM ends this process at once.
+        for sig in [Signal::SIGTERM, Signal::SIGINT] {
+            // SAFETY: SIG_DFL installs no handler code; no other thread of
+            // bmcd handles signals any more (the runtime has been dropped).
+            let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+        }
         match std::process::Command::new("reboot").status() {
             Ok(status) if status.success() => std::thread::sleep(std::time::Duration::from_secs(120)),
             other => eprintln!("bmcd: 'reboot' did not start ({other:?}); rebooting directly"),
