@@ -376,6 +376,37 @@ async fn one_time_cd_boot(firmware: &str) {
     assert_eq!(admin.get(&cd).await.json["Inserted"], false);
     let blk = lab.lv.virsh(&["domblklist", "--inactive", &name]).await;
     assert!(!blk.contains("media/"), "{blk}");
+
+    // A medium changed behind the BMC's back (virsh change-media on the running
+    // guest) shows in the slot and is an event for it, within a second.
+    let filter = format!("OriginResource eq '{media}'")
+        .replace(' ', "%20")
+        .replace('\'', "%27");
+    let mut sse = admin
+        .stream(&format!("/redfish/v1/EventService/SSE?$filter={filter}"))
+        .await;
+    assert_eq!(sse.status, StatusCode::OK);
+    let details = lab.lv.virsh(&["domblklist", "--details", &name]).await;
+    let target = details
+        .lines()
+        .find(|l| l.contains("cdrom"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .expect("the CD drive's target")
+        .to_owned();
+    let iso = build("build-boot-iso.sh").await;
+    lab.lv
+        .virsh(&["change-media", &name, &target, &iso, "--insert", "--live"])
+        .await;
+    next_event_ending(&mut sse, "ResourceChanged", Duration::from_secs(1)).await;
+    let m = admin.get(&cd).await.json;
+    assert_eq!(m["Inserted"], true, "{m}");
+    assert_eq!(m["Image"], format!("file://{iso}"), "{m}");
+    lab.lv
+        .virsh(&["change-media", &name, &target, "--eject", "--live"])
+        .await;
+    next_event_ending(&mut sse, "ResourceChanged", Duration::from_secs(1)).await;
+    assert_eq!(admin.get(&cd).await.json["Inserted"], false);
+
     lab.reset("ForceOff").await;
     lab.stop().await;
 }

@@ -306,7 +306,8 @@ impl EventService {
                     LifecycleEvent::Defined => &re::RESOURCE_CHANGED,
                     LifecycleEvent::Created => &re::RESOURCE_CREATED,
                     LifecycleEvent::Undefined => &re::RESOURCE_REMOVED,
-                    LifecycleEvent::Other => continue,
+                    // The media watcher turns these into VirtualMedia events.
+                    LifecycleEvent::DevicesChanged | LifecycleEvent::Other => continue,
                 };
                 let args: Vec<&str> = match def.param_types.len() {
                     0 => vec![],

@@ -242,6 +242,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.max_image_bytes,
         Arc::clone(&events),
     );
+    let media_watch = media.watch();
     let console_socket = consoles::socket_path(&config.console, &state_dir);
     let console_listener = consoles::bind_socket(&console_socket, config.console.socket_group)
         .map_err(|e| StartError(format!("console socket: {e}")))?;
@@ -367,6 +368,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         boot_watch,
         event_delivery,
         event_follow,
+        media_watch,
         log_writer,
         persona_watch,
     ];

@@ -175,6 +175,8 @@ pub enum LifecycleEvent {
     ShuttingDown,
     Stopped,
     Crashed,
+    /// A device came or went, or a CD drive's tray moved: its media may have changed.
+    DevicesChanged,
     Other,
 }
 

@@ -3,7 +3,7 @@
 //! it into the drive of the running system. A failure at any step leaves the
 //! drive as it was and ends the task in `Exception` with the reason.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -115,7 +115,17 @@ pub struct MediaService {
     cache_dir: PathBuf,
     max_image_bytes: u64,
     busy: Mutex<HashSet<(String, String)>>,
+    /// What each system's slots held when last looked at (slot id, image), to
+    /// tell changes made outside bmcd (see [`MediaService::watch`]).
+    seen: Mutex<HashMap<String, SlotContents>>,
 }
+
+/// Each slot's id and the image it holds.
+type SlotContents = Vec<(String, Option<String>)>;
+
+/// How long after start-up the watcher first looks at every system, so that
+/// the first look does not compete with the first requests.
+const FIRST_LOOK_AFTER: Duration = Duration::from_secs(2);
 
 /// Refuses URLs that can never work, before a task is made for them.
 pub fn check_image_url(url: &str) -> Result<(), RedfishError> {
@@ -176,11 +186,98 @@ impl MediaService {
             cache_dir,
             max_image_bytes,
             busy: Mutex::new(HashSet::new()),
+            seen: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Tells subscribers that a slot's content changed.
+    /// Notes what a system's slots hold now. Returns the slots whose medium
+    /// changed since the last look by something other than bmcd (`own` false:
+    /// slots bmcd is changing are left to bmcd), none on the first look.
+    async fn look(&self, system_id: &str, own: bool) -> Vec<Slot> {
+        let sys = match self.hypervisor.system(system_id.to_owned()).await {
+            Ok(s) => s,
+            Err(_) => {
+                self.seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(system_id);
+                return Vec::new();
+            }
+        };
+        let Ok(states) = self.states(&sys).await else {
+            return Vec::new();
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = seen.get(system_id).cloned();
+        let mut now = Vec::with_capacity(states.len());
+        let mut changed = Vec::new();
+        for st in states {
+            let image = if st.inserted { st.image.clone() } else { None };
+            let old = before
+                .as_ref()
+                .and_then(|b| b.iter().find(|(id, _)| *id == st.slot.id).map(|(_, i)| i.clone()));
+            if st.busy && !own {
+                // bmcd is changing this slot: it tells subscribers itself.
+                now.push((st.slot.id.clone(), old.unwrap_or(image)));
+                continue;
+            }
+            if before.is_some() && old.as_ref() != Some(&image) {
+                changed.push(st.slot.clone());
+            }
+            now.push((st.slot.id.clone(), image));
+        }
+        seen.insert(system_id.to_owned(), now);
+        changed
+    }
+
+    /// Follows the hypervisor's events and tells subscribers when a slot's
+    /// medium changed outside bmcd (`virsh change-media`, a USB stick attached
+    /// by hand, a definition edited): `ResourceChanged` for the slot, as for
+    /// bmcd's own inserts and ejects.
+    pub fn watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        use crate::model::LifecycleEvent as E;
+        let this = Arc::clone(self);
+        let mut events = self.hypervisor.events();
+        tokio::spawn(async move {
+            tokio::time::sleep(FIRST_LOOK_AFTER).await;
+            if let Ok(systems) = this.hypervisor.list_systems().await {
+                for s in systems {
+                    this.look(&s.id, false).await;
+                }
+            }
+            loop {
+                let ev = match events.recv().await {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                match ev.event {
+                    E::Created | E::Defined | E::DevicesChanged | E::Started | E::Stopped => {
+                        for slot in this.look(&ev.system_id, false).await {
+                            tracing::info!(system_id = %ev.system_id, slot = %slot.id, "virtual media changed outside the BMC");
+                            this.publish_change(&ev.system_id, &slot).await;
+                        }
+                    }
+                    E::Undefined => {
+                        this.seen
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&ev.system_id);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    }
+
+    /// Tells subscribers that bmcd changed a slot's content.
     async fn media_changed(&self, system_id: &str, slot: &Slot) {
+        // What the watcher compares against is now this.
+        self.look(system_id, true).await;
+        self.publish_change(system_id, slot).await;
+    }
+
+    async fn publish_change(&self, system_id: &str, slot: &Slot) {
         use crate::registries::resource_event as re;
         let ev = self.events.event(
             re::PREFIX,
@@ -438,13 +535,19 @@ impl MediaService {
     }
 
     pub async fn eject(&self, sys: &ComputerSystem, slot: &Slot) -> Result<(), RedfishError> {
-        if self.is_busy(&sys.id, &slot.id) {
+        if !self.set_busy(&sys.id, &slot.id, true) {
             return Err(RedfishError::new(
                 hyper::StatusCode::CONFLICT,
                 Message::new(&base::RESOURCE_IN_USE, &[])
                     .resolution("An insert is in progress; wait for its task."),
             ));
         }
+        let result = self.eject_now(sys, slot).await;
+        self.set_busy(&sys.id, &slot.id, false);
+        result
+    }
+
+    async fn eject_now(&self, sys: &ComputerSystem, slot: &Slot) -> Result<(), RedfishError> {
         match &slot.drive {
             Some(drive) => {
                 self.hypervisor
