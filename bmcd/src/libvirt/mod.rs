@@ -31,11 +31,14 @@ type RestartSet = Arc<Mutex<HashSet<String>>>;
 
 type Job = Box<dyn FnOnce(&Connect) + Send>;
 
-/// How many jobs may wait for a worker before callers get `Unavailable`.
+/// How many jobs may wait for a worker; further callers wait for a place
+/// (first come, first served) within their call timeout.
 const QUEUE_DEPTH: usize = 256;
 
 pub struct LibvirtHypervisor {
     jobs: SyncSender<Job>,
+    /// One permit per queue place, held by a job until it has run.
+    places: Arc<tokio::sync::Semaphore>,
     call_timeout: Duration,
     events: broadcast::Sender<SystemEvent>,
     restart_when_stopped: RestartSet,
@@ -105,6 +108,7 @@ impl LibvirtHypervisor {
         }
         Ok(LibvirtHypervisor {
             jobs: tx,
+            places: Arc::new(tokio::sync::Semaphore::new(QUEUE_DEPTH)),
             call_timeout,
             events: events_tx,
             restart_when_stopped,
@@ -118,8 +122,26 @@ impl LibvirtHypervisor {
         T: Send + 'static,
         F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
     {
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        // A burst of calls waits for a queue place instead of failing: the
+        // wait counts towards the call's timeout.
+        let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => {
+                return Err(HypervisorError::Unavailable(
+                    "libvirt workers have stopped".into(),
+                ))
+            }
+            Err(_) => {
+                return Err(HypervisorError::Unavailable(format!(
+                    "too many libvirt calls in flight for {} s",
+                    self.call_timeout.as_secs()
+                )))
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
+            let _place = place;
             // The caller may have timed out and gone; nothing to do then.
             let _ = reply.send(f(conn));
         });
@@ -136,7 +158,7 @@ impl LibvirtHypervisor {
                 ))
             }
         }
-        match tokio::time::timeout(self.call_timeout, answer).await {
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(HypervisorError::Unavailable(
                 "libvirt worker dropped the call".into(),
