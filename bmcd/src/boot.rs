@@ -4,7 +4,8 @@
 //! timer). The order to come back to is kept in the store, so a restart of bmcd
 //! in between loses nothing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{broadcast, Mutex};
 
@@ -29,8 +30,10 @@ impl BootOverride {
 pub struct BootService {
     hypervisor: Arc<dyn Hypervisor>,
     store: Store,
-    /// One change at a time, so a Once being consumed and a PATCH do not interleave.
-    lock: Mutex<()>,
+    /// One change at a time per system, so that a Once being consumed and a
+    /// PATCH do not interleave; changes to different systems do not wait for
+    /// each other. One entry per system ever changed (systems are real domains).
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// The targets a system can honour: `None` always; device classes only when
@@ -53,8 +56,14 @@ impl BootService {
         Arc::new(BootService {
             hypervisor,
             store,
-            lock: Mutex::new(()),
+            locks: std::sync::Mutex::default(),
         })
+    }
+
+    /// The lock of one system's boot settings.
+    fn lock_of(&self, system_id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(locks.entry(system_id.to_owned()).or_default())
     }
 
     pub async fn current(&self, system_id: &str) -> Result<BootOverride, RedfishError> {
@@ -81,7 +90,8 @@ impl BootService {
                 why,
             ));
         }
-        let _guard = self.lock.lock().await;
+        let lock = self.lock_of(&sys.id);
+        let _guard = lock.lock().await;
         let existing = self.store.boot_override(sys.id.clone()).await?;
         let saved = existing
             .as_ref()
@@ -116,7 +126,8 @@ impl BootService {
 
     /// A system started: a `Once` override has been used; restore the order.
     async fn on_started(&self, system_id: &str) -> Result<(), RedfishError> {
-        let _guard = self.lock.lock().await;
+        let lock = self.lock_of(system_id);
+        let _guard = lock.lock().await;
         let Some(rec) = self.store.boot_override(system_id.to_owned()).await? else {
             return Ok(());
         };
