@@ -4,13 +4,13 @@
 //! timer). The order to come back to is kept in the store, so a restart of bmcd
 //! in between loses nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{broadcast, Mutex};
 
 use crate::error::RedfishError;
-use crate::model::{BootOverrideEnabled, BootSource, ComputerSystem, Hypervisor, LifecycleEvent};
+use crate::model::{BootOverrideEnabled, BootSource, ComputerSystem, Hypervisor, LifecycleEvent, PowerState};
 use crate::store::{BootOverrideRecord, Store};
 
 /// The override as GET shows it.
@@ -34,6 +34,11 @@ pub struct BootService {
     /// PATCH do not interleave; changes to different systems do not wait for
     /// each other. One entry per system ever changed (systems are real domains).
     locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Systems that were running when their override was set, and have not
+    /// stopped since: a `Started` event for them is late news of the start
+    /// before the override (libvirt's events arrive after the call that caused
+    /// them returned) and must not consume it.
+    running_since_set: std::sync::Mutex<HashSet<String>>,
 }
 
 /// The targets a system can honour: `None` always; device classes only when
@@ -57,7 +62,14 @@ impl BootService {
             hypervisor,
             store,
             locks: std::sync::Mutex::default(),
+            running_since_set: std::sync::Mutex::default(),
         })
+    }
+
+    fn running_since_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running_since_set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The lock of one system's boot settings.
@@ -92,6 +104,11 @@ impl BootService {
         }
         let lock = self.lock_of(&sys.id);
         let _guard = lock.lock().await;
+        if sys.power_state == PowerState::On {
+            self.running_since_set().insert(sys.id.clone());
+        } else {
+            self.running_since_set().remove(&sys.id);
+        }
         let existing = self.store.boot_override(sys.id.clone()).await?;
         let saved = existing
             .as_ref()
@@ -128,6 +145,10 @@ impl BootService {
     async fn on_started(&self, system_id: &str) -> Result<(), RedfishError> {
         let lock = self.lock_of(system_id);
         let _guard = lock.lock().await;
+        if self.running_since_set().contains(system_id) {
+            tracing::debug!(system_id, "start event from before the override was set; kept");
+            return Ok(());
+        }
         let Some(rec) = self.store.boot_override(system_id.to_owned()).await? else {
             return Ok(());
         };
@@ -153,8 +174,14 @@ impl BootService {
                             tracing::error!(system_id = %ev.system_id, status = e.status.as_u16(), "could not end a one-time boot override");
                         }
                     }
+                    Ok(ev) if matches!(ev.event, LifecycleEvent::Stopped | LifecycleEvent::Crashed) => {
+                        self.running_since_set().remove(&ev.system_id);
+                    }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // A missed stop would keep the next start from ending
+                        // an override: assume every system stopped meanwhile.
+                        self.running_since_set().clear();
                         tracing::warn!(missed = n, "lifecycle events were dropped");
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
