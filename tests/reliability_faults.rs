@@ -651,11 +651,13 @@ async fn slowloris_clients_are_cut_off_at_the_header_timeout_and_others_are_serv
             served_quickly(bmcd.addr).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        let mut cut_off = Vec::new();
         for s in slow {
             let (got, after) = s
                 .await
                 .expect("slow client")
                 .expect("bmcd closed the slow connection");
+            cut_off.push(after);
             // Cut off at the 3 s header timeout (408 or a plain close), not before, and not much after.
             let text = String::from_utf8_lossy(&got);
             assert!(got.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
@@ -665,6 +667,11 @@ async fn slowloris_clients_are_cut_off_at_the_header_timeout_and_others_are_serv
             );
             assert!(after < 6 * SECOND, "closed only after {after:?}");
         }
+        println!(
+            "slowloris: 20 clients cut off after {:?} to {:?}",
+            cut_off.iter().min().copied().unwrap_or_default(),
+            cut_off.iter().max().copied().unwrap_or_default()
+        );
         // An idle keep-alive connection is closed by the same timeout.
         let mut conn = tls(bmcd.addr).await;
         conn.write_all(b"GET /redfish/v1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -889,6 +896,7 @@ async fn a_hung_tls_handshake_is_cut_off_and_others_are_served() {
                 after >= 2 * SECOND - Duration::from_millis(100) && after < 4 * SECOND,
                 "closed after {after:?}"
             );
+            println!("hung handshake: closed after {after:?}");
         }
         served_quickly(bmcd.addr).await;
         assert_eq!(bmcd.stop(), Some(0));
