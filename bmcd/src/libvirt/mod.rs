@@ -116,15 +116,10 @@ impl LibvirtHypervisor {
         })
     }
 
-    /// Runs `f` on a worker thread and awaits its answer.
-    async fn call<T, F>(&self, f: F) -> Result<T, HypervisorError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
-    {
-        let deadline = tokio::time::Instant::now() + self.call_timeout;
-        // A burst of calls waits for a queue place instead of failing: the
-        // wait counts towards the call's timeout.
+    /// Queues a job for the workers. A burst of calls waits for a queue place
+    /// (first come, first served) until `deadline` instead of failing at once.
+    /// Not generic, so that the many `call` instances stay small.
+    async fn submit(&self, job: Job, deadline: tokio::time::Instant) -> Result<(), HypervisorError> {
         let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => {
@@ -139,25 +134,37 @@ impl LibvirtHypervisor {
                 )))
             }
         };
-        let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _place = place;
-            // The caller may have timed out and gone; nothing to do then.
-            let _ = reply.send(f(conn));
+            job(conn);
         });
         match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(HypervisorError::Unavailable(
-                    "too many libvirt calls in flight".into(),
-                ))
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(HypervisorError::Unavailable(
-                    "libvirt workers have stopped".into(),
-                ))
-            }
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(HypervisorError::Unavailable(
+                "too many libvirt calls in flight".into(),
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(HypervisorError::Unavailable(
+                "libvirt workers have stopped".into(),
+            )),
         }
+    }
+
+    /// Runs `f` on a worker thread and awaits its answer.
+    async fn call<T, F>(&self, f: F) -> Result<T, HypervisorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
+    {
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        let (reply, answer) = oneshot::channel();
+        self.submit(
+            Box::new(move |conn| {
+                // The caller may have timed out and gone; nothing to do then.
+                let _ = reply.send(f(conn));
+            }),
+            deadline,
+        )
+        .await?;
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(HypervisorError::Unavailable(

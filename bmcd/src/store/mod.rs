@@ -304,31 +304,40 @@ impl Store {
         })
     }
 
+    /// Queues a job for the store thread. A burst waits for a queue place
+    /// (first come, first served) until `deadline` instead of failing at once.
+    /// Not generic, so that the many `call` instances stay small.
+    async fn submit(&self, job: Job, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+        let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(StoreError::Unavailable("store thread stopped".into())),
+            Err(_) => return Err(StoreError::Unavailable("queue full".into())),
+        };
+        let job: Job = Box::new(move |conn| {
+            let _place = place;
+            job(conn);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Unavailable("queue full".into())),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Unavailable("store thread stopped".into())),
+        }
+    }
+
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
-        // A burst waits for a queue place (first come, first served) within
-        // the call's timeout instead of failing at once.
-        let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => return Err(StoreError::Unavailable("store thread stopped".into())),
-            Err(_) => return Err(StoreError::Unavailable("queue full".into())),
-        };
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let _place = place;
-            let _ = reply.send(f(conn));
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(StoreError::Unavailable("queue full".into())),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(StoreError::Unavailable("store thread stopped".into()))
-            }
-        }
+        self.submit(
+            Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            }),
+            deadline,
+        )
+        .await?;
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(StoreError::Unavailable("store thread dropped the call".into())),
