@@ -2,14 +2,15 @@
 #   make run    install what is missing, build, start bmcd on https://127.0.0.1:8443 (libvirt test driver)
 #   make test   the whole suite: style, lints, unit + integration tests (test driver and a real
 #               libvirtd with a tiny TCG guest), DMTF Service Validator and Use-Case Checkers,
-#               then the firmware image built and booted under QEMU (make qemu-test)
+#               the load and fault tests (make reliability), then the firmware image built and
+#               booted under QEMU (make qemu-test)
 SHELL := /bin/bash
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:8443
 LIBVIRT_URI ?= test:///default
 RUN_STATE ?= target/run-state
 
-.PHONY: clients all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test
+.PHONY: clients all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test reliability
 
 all: build
 
@@ -69,6 +70,19 @@ bench-smoke:
 	$(CARGO) build --locked
 	python3 bench/run.py --mode smoke --bmcd $(BENCH_BMCD)
 
+# make reliability  the load test (200 keep-alive TLS clients for RELIABILITY_LOAD_SECONDS, 60 by
+#                   default: zero errors, flat memory) and the fault tests (libvirtd killed,
+#                   bmcd SIGKILLed, full state directory, hostile clients, hanging webhook) on the
+#                   bmcd binary (RELIABILITY_BMCD, the debug build by default); needs root.
+#                   See docs/reliability.md.
+RELIABILITY_BMCD ?= target/debug/bmcd
+RELIABILITY_LOAD_SECONDS ?= 60
+
+reliability: deps
+	$(CARGO) build --locked -p bmcd
+	REDFIN_BMCD=$(abspath $(RELIABILITY_BMCD)) REDFIN_LOAD_SECONDS=$(RELIABILITY_LOAD_SECONDS) \
+	  $(CARGO) test --locked -p redfin-tests --test reliability_load --test reliability_faults -- --nocapture --test-threads=1
+
 # The firmware image (kernel + initramfs, and a GPT disk with banks A/B and a
 # data partition), its signed update package, and its boot and firmware-update tests under
 # QEMU TCG: see docs/image.md.
@@ -78,7 +92,7 @@ image: release
 qemu-test: image
 	qemu-tests/run.sh target/image
 
-test: deps fmt-check lint unit conformance bench-smoke qemu-test
+test: deps fmt-check lint unit conformance bench-smoke reliability qemu-test
 
 clean:
 	$(CARGO) clean

@@ -48,6 +48,8 @@ pub struct App {
     pub manager_resets: crate::manager_reset::ManagerResets,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,
+    /// Event subscriptions that may exist (`max-subscriptions`).
+    pub max_subscriptions: usize,
     /// Serializes conditional writes (`If-Match`), so that of several writers
     /// holding the same ETag exactly one succeeds.
     pub conditional_writes: tokio::sync::Mutex<()>,

@@ -4,12 +4,13 @@
 //! timer). The order to come back to is kept in the store, so a restart of bmcd
 //! in between loses nothing.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{broadcast, Mutex};
 
 use crate::error::RedfishError;
-use crate::model::{BootOverrideEnabled, BootSource, ComputerSystem, Hypervisor, LifecycleEvent};
+use crate::model::{BootOverrideEnabled, BootSource, ComputerSystem, Hypervisor, LifecycleEvent, PowerState};
 use crate::store::{BootOverrideRecord, Store};
 
 /// The override as GET shows it.
@@ -29,8 +30,15 @@ impl BootOverride {
 pub struct BootService {
     hypervisor: Arc<dyn Hypervisor>,
     store: Store,
-    /// One change at a time, so a Once being consumed and a PATCH do not interleave.
-    lock: Mutex<()>,
+    /// One change at a time per system, so that a Once being consumed and a
+    /// PATCH do not interleave; changes to different systems do not wait for
+    /// each other. One entry per system ever changed (systems are real domains).
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Systems that were running when their override was set, and have not
+    /// stopped since: a `Started` event for them is late news of the start
+    /// before the override (libvirt's events arrive after the call that caused
+    /// them returned) and must not consume it.
+    running_since_set: std::sync::Mutex<HashSet<String>>,
 }
 
 /// The targets a system can honour: `None` always; device classes only when
@@ -54,8 +62,21 @@ impl BootService {
         Arc::new(BootService {
             hypervisor,
             store,
-            lock: Mutex::new(()),
+            locks: std::sync::Mutex::default(),
+            running_since_set: std::sync::Mutex::default(),
         })
+    }
+
+    fn running_since_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running_since_set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock of one system's boot settings.
+    fn lock_of(&self, system_id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(locks.entry(system_id.to_owned()).or_default())
     }
 
     pub async fn current(&self, system_id: &str) -> Result<BootOverride, RedfishError> {
@@ -82,7 +103,13 @@ impl BootService {
                 why,
             ));
         }
-        let _guard = self.lock.lock().await;
+        let lock = self.lock_of(&sys.id);
+        let _guard = lock.lock().await;
+        if sys.power_state == PowerState::On {
+            self.running_since_set().insert(sys.id.clone());
+        } else {
+            self.running_since_set().remove(&sys.id);
+        }
         // Booting from the virtual CD of a system defined without a CD drive
         // gives it an (empty) drive first.
         let added;
@@ -130,7 +157,12 @@ impl BootService {
 
     /// A system started: a `Once` override has been used; restore the order.
     async fn on_started(&self, system_id: &str) -> Result<(), RedfishError> {
-        let _guard = self.lock.lock().await;
+        let lock = self.lock_of(system_id);
+        let _guard = lock.lock().await;
+        if self.running_since_set().contains(system_id) {
+            tracing::debug!(system_id, "start event from before the override was set; kept");
+            return Ok(());
+        }
         let Some(rec) = self.store.boot_override(system_id.to_owned()).await? else {
             return Ok(());
         };
@@ -156,8 +188,14 @@ impl BootService {
                             tracing::error!(system_id = %ev.system_id, status = e.status.as_u16(), "could not end a one-time boot override");
                         }
                     }
+                    Ok(ev) if matches!(ev.event, LifecycleEvent::Stopped | LifecycleEvent::Crashed) => {
+                        self.running_since_set().remove(&ev.system_id);
+                    }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // A missed stop would keep the next start from ending
+                        // an override: assume every system stopped meanwhile.
+                        self.running_since_set().clear();
                         tracing::warn!(missed = n, "lifecycle events were dropped");
                     }
                     Err(broadcast::error::RecvError::Closed) => return,

@@ -27,6 +27,19 @@ pub struct Config {
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub log: String,
     pub max_connections: usize,
+    /// Concurrent HTTPS connections from one client address (of `max_connections`).
+    pub max_connections_per_client: usize,
+    /// Seconds a client gets to complete its TLS handshake.
+    pub tls_handshake_timeout_s: u64,
+    /// Seconds a client gets to send a whole request head; also how long an
+    /// idle keep-alive connection stays open.
+    pub header_read_timeout_s: u64,
+    /// Login sessions open at a time.
+    pub max_sessions: usize,
+    /// Event subscriptions that may exist.
+    pub max_subscriptions: usize,
+    /// Seconds one event delivery attempt may take (connect, send, answer).
+    pub event_delivery_timeout_s: u64,
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub libvirt_workers: usize,
@@ -221,6 +234,12 @@ impl Default for Config {
             admin_password: None,
             log: "info".to_owned(),
             max_connections: 256,
+            max_connections_per_client: 128,
+            tls_handshake_timeout_s: 10,
+            header_read_timeout_s: 30,
+            max_sessions: 64,
+            max_subscriptions: 100,
+            event_delivery_timeout_s: 10,
             max_body_bytes: 1 << 20,
             max_header_bytes: 16 << 10,
             libvirt_workers: 2,
@@ -253,6 +272,12 @@ struct FileConfig {
     admin_password: Option<String>,
     log: Option<String>,
     max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
+    tls_handshake_timeout_s: Option<u64>,
+    header_read_timeout_s: Option<u64>,
+    max_sessions: Option<usize>,
+    max_subscriptions: Option<usize>,
+    event_delivery_timeout_s: Option<u64>,
     max_body_bytes: Option<usize>,
     max_header_bytes: Option<usize>,
     libvirt_workers: Option<usize>,
@@ -352,6 +377,14 @@ impl Config {
             log_retention
         );
         take!(manager_reset, system_bmc_reset_s);
+        take!(
+            max_connections_per_client,
+            tls_handshake_timeout_s,
+            header_read_timeout_s,
+            max_sessions,
+            max_subscriptions,
+            event_delivery_timeout_s
+        );
         if f.http_redirect.is_some() {
             self.http_redirect = f.http_redirect;
         }
@@ -518,6 +551,19 @@ impl Config {
                 "max-connections and libvirt-workers must be at least 1".into(),
             ));
         }
+        if self.max_connections_per_client == 0
+            || self.tls_handshake_timeout_s == 0
+            || self.header_read_timeout_s == 0
+            || self.max_sessions == 0
+            || self.max_subscriptions == 0
+            || self.event_delivery_timeout_s == 0
+        {
+            return Err(ConfigError::Invalid(
+                "max-connections-per-client, tls-handshake-timeout-s, header-read-timeout-s, \
+                 max-sessions, max-subscriptions and event-delivery-timeout-s must be at least 1"
+                    .into(),
+            ));
+        }
         if self.log_retention < 1 {
             return Err(ConfigError::Invalid("log-retention must be at least 1".into()));
         }
@@ -663,6 +709,36 @@ mod tests {
         ] {
             assert!(Config::from_args(&args(&bad), &|_| None).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn limits_and_timeouts_come_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        let path = file.to_str().expect("utf8");
+        std::fs::write(
+            &file,
+            "max-connections-per-client = 8\ntls-handshake-timeout-s = 3\nheader-read-timeout-s = 4\n\
+             max-sessions = 200\nmax-subscriptions = 5\nevent-delivery-timeout-s = 6\n",
+        )
+        .expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(
+            (
+                c.max_connections_per_client,
+                c.tls_handshake_timeout_s,
+                c.header_read_timeout_s,
+                c.max_sessions,
+                c.max_subscriptions,
+                c.event_delivery_timeout_s
+            ),
+            (8, 3, 4, 200, 5, 6)
+        );
+        std::fs::write(&file, "header-read-timeout-s = 0\n").expect("write");
+        let r = Config::from_args(&args(&["--config", path]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::Invalid(_))), "{r:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -404,6 +404,10 @@ impl From<StoreError> for RedfishError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => RedfishError::unavailable(2),
+            StoreError::Full => RedfishError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                Message::new(&base::INSUFFICIENT_STORAGE, &[]),
+            ),
             StoreError::Conflict(_) | StoreError::NotFound | StoreError::Io(_) => RedfishError::internal(),
         }
     }
@@ -426,6 +430,18 @@ mod tests {
             .is_some_and(|m| m.ends_with(".ResourceNotFound")));
         assert_eq!(info["MessageArgs"], json!(["ComputerSystem", "nope"]));
         assert!(info["Message"].as_str().is_some_and(|m| m.contains("'nope'")));
+    }
+
+    #[test]
+    fn a_full_state_directory_is_insufficient_storage() {
+        let e = RedfishError::from(StoreError::Full);
+        assert_eq!(e.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert!(e.body()["error"]["@Message.ExtendedInfo"][0]["MessageId"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(".InsufficientStorage")));
+        let full =
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert_eq!(StoreError::from(full), StoreError::Full);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! transaction before anything is sent, delivered with retries and exponential
 //! backoff, and removed only once the subscriber answered 2xx.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -16,8 +17,11 @@ use tokio::sync::{broadcast, Notify};
 use crate::model::{Hypervisor, LifecycleEvent};
 use crate::outbound::{self, Delivery};
 use crate::registries::{self, MessageDef};
-use crate::store::{Store, StoreError, SubscriptionRecord};
+use crate::store::{OutboxRecord, Store, StoreError, SubscriptionRecord};
 use crate::time::{now_unix, rfc3339};
+
+/// Deliveries one subscriber's task takes from the outbox at a time.
+const DELIVERIES_PER_TASK: i64 = 64;
 
 /// One event, as SSE clients and subscribers get it.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,11 +205,15 @@ impl EventService {
         }
     }
 
-    /// Sends due deliveries until the process ends.
-    pub fn deliver(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Sends due deliveries until the process ends. Each subscriber is served
+    /// by its own task, one delivery at a time and in order, so that a slow or
+    /// hanging subscriber (each attempt bounded by `timeout`) holds up only its
+    /// own deliveries.
+    pub fn deliver(self: Arc<Self>, timeout: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let busy: Arc<Mutex<HashSet<i64>>> = Arc::default();
             loop {
-                let sleep = match self.deliver_due().await {
+                let sleep = match self.dispatch_due(&busy, timeout).await {
                     Ok(next) => next,
                     Err(e) => {
                         tracing::error!(error = %e, "event delivery failed to read the outbox");
@@ -220,66 +228,112 @@ impl EventService {
         })
     }
 
-    /// One pass over the due deliveries; returns how long to wait for the next.
-    async fn deliver_due(&self) -> Result<Duration, StoreError> {
-        let now = now_unix();
-        let due = self.store.due_events(now, 64).await?;
+    /// Starts a delivery task for every subscriber with due deliveries and no
+    /// task yet; returns how long to wait before looking again.
+    async fn dispatch_due(
+        self: &Arc<Self>,
+        busy: &Arc<Mutex<HashSet<i64>>>,
+        timeout: Duration,
+    ) -> Result<Duration, StoreError> {
+        let skip = || -> Vec<i64> {
+            busy.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect()
+        };
+        let due = self
+            .store
+            .due_events(now_unix(), DELIVERIES_PER_TASK, skip())
+            .await?;
         if !due.is_empty() {
             let subs = self.store.subscriptions().await?;
-            let policy = self.policy();
+            let mut batches: Vec<(i64, Vec<OutboxRecord>)> = Vec::new();
             for row in due {
-                let Some(sub) = subs.iter().find(|s| s.id == row.subscription_id) else {
-                    self.store.event_delivered(row.id).await?;
-                    continue;
-                };
-                let status = outbound::post_json(&Delivery {
-                    url: &sub.destination,
-                    headers: &sub.http_headers,
-                    body: Bytes::from(row.payload.clone()),
-                    verify_certificate: sub.verify_certificate,
-                    timeout: Duration::from_secs(10),
-                })
-                .await;
-                match status {
-                    Ok(s) if (200..300).contains(&s) => {
-                        self.store.event_delivered(row.id).await?;
-                    }
-                    other => {
-                        let attempts = row.attempts + 1;
-                        let forever = sub.retry_policy == "RetryForever";
-                        let give_up = !forever && attempts > policy.retry_attempts;
-                        let backoff = policy.retry_interval_s.max(1) << (attempts - 1).min(10);
-                        tracing::warn!(
-                            subscription = sub.id,
-                            attempts,
-                            give_up,
-                            outcome = ?other.map_err(|e| e.to_string()),
-                            "event delivery failed"
-                        );
-                        self.store
-                            .event_failed(row.id, attempts, now_unix() + backoff.min(3600), give_up)
-                            .await?;
-                        if give_up {
-                            let mut s = sub.clone();
-                            s.state = if sub.retry_policy == "TerminateAfterRetries" {
-                                "Terminated".into()
-                            } else {
-                                "Suspended".into()
-                            };
-                            if s.state == "Terminated" {
-                                self.store.delete_subscription(s.id).await?;
-                            } else {
-                                self.store.save_subscription(s).await?;
-                            }
-                        }
-                    }
+                match batches.iter_mut().find(|(id, _)| *id == row.subscription_id) {
+                    Some((_, rows)) => rows.push(row),
+                    None => batches.push((row.subscription_id, vec![row])),
                 }
             }
+            for (id, rows) in batches {
+                let Some(sub) = subs.iter().find(|s| s.id == id).cloned() else {
+                    for row in rows {
+                        self.store.event_delivered(row.id).await?;
+                    }
+                    continue;
+                };
+                busy.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
+                let this = Arc::clone(self);
+                let busy = Arc::clone(busy);
+                tokio::spawn(async move {
+                    if let Err(e) = this.deliver_to(&sub, rows, timeout).await {
+                        tracing::error!(error = %e, subscription = sub.id, "event delivery failed to update the outbox");
+                    }
+                    busy.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&sub.id);
+                    this.wake.notify_one();
+                });
+            }
         }
-        Ok(match self.store.next_event_due().await? {
+        Ok(match self.store.next_event_due(skip()).await? {
             Some(t) => Duration::from_secs((t - now_unix()).clamp(0, 60) as u64),
             None => Duration::from_secs(60),
         })
+    }
+
+    /// Delivers one subscriber's due events in order; stops at the first
+    /// failure (the rest wait for the next pass, behind the retried one).
+    async fn deliver_to(
+        &self,
+        sub: &SubscriptionRecord,
+        rows: Vec<OutboxRecord>,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        let policy = self.policy();
+        for row in rows {
+            let status = outbound::post_json(&Delivery {
+                url: &sub.destination,
+                headers: &sub.http_headers,
+                body: Bytes::from(row.payload),
+                verify_certificate: sub.verify_certificate,
+                timeout,
+            })
+            .await;
+            if matches!(status, Ok(s) if (200..300).contains(&s)) {
+                self.store.event_delivered(row.id).await?;
+                continue;
+            }
+            let attempts = row.attempts + 1;
+            let forever = sub.retry_policy == "RetryForever";
+            let give_up = !forever && attempts > policy.retry_attempts;
+            let backoff = policy.retry_interval_s.max(1) << (attempts - 1).min(10);
+            tracing::warn!(
+                subscription = sub.id,
+                attempts,
+                give_up,
+                outcome = ?status.map_err(|e| e.to_string()),
+                "event delivery failed"
+            );
+            self.store
+                .event_failed(row.id, attempts, now_unix() + backoff.min(3600), give_up)
+                .await?;
+            if give_up {
+                let mut s = sub.clone();
+                s.state = if sub.retry_policy == "TerminateAfterRetries" {
+                    "Terminated".into()
+                } else {
+                    "Suspended".into()
+                };
+                if s.state == "Terminated" {
+                    self.store.delete_subscription(s.id).await?;
+                } else {
+                    self.store.save_subscription(s).await?;
+                }
+            }
+            break;
+        }
+        Ok(())
     }
 
     /// Turns the hypervisor's lifecycle events into Redfish events.

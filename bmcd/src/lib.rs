@@ -162,6 +162,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let auth = Authority::load(store.clone())
         .await
         .map_err(start_err("state database"))?;
+    auth.limit_sessions(config.max_sessions);
     let generated_admin_password = auth
         .ensure_admin(&config.admin_user, config.admin_password.as_deref())
         .await
@@ -229,7 +230,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let events = events::EventService::load(store.clone(), Arc::clone(&logs))
         .await
         .map_err(start_err("state database"))?;
-    let event_delivery = Arc::clone(&events).deliver();
+    let event_delivery = Arc::clone(&events).deliver(Duration::from_secs(config.event_delivery_timeout_s));
     let event_follow = Arc::clone(&events).follow(hypervisor.as_ref());
     let tasks = tasks::Tasks::load(store.clone(), Arc::clone(&events))
         .await
@@ -256,9 +257,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     let limits = http::server::Limits {
         max_connections: config.max_connections,
+        max_connections_per_client: config.max_connections_per_client,
         max_header_bytes: config.max_header_bytes,
-        handshake_timeout: Duration::from_secs(10),
-        header_read_timeout: Duration::from_secs(30),
+        handshake_timeout: Duration::from_secs(config.tls_handshake_timeout_s),
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_s),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
     };
     let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
@@ -293,6 +295,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             libvirt_uri: config.libvirt_uri.clone(),
         },
         max_body_bytes: config.max_body_bytes,
+        max_subscriptions: config.max_subscriptions,
         conditional_writes: tokio::sync::Mutex::new(()),
     });
 

@@ -17,6 +17,8 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+pub mod reliability;
+
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -282,19 +284,24 @@ impl Resp {
     }
 }
 
+/// A TLS connector that accepts bmcd's (self-signed) certificate.
+pub fn tls_connector() -> TlsConnector {
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
+            .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
-        let config =
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
-                .with_no_client_auth();
         Client {
             addr,
             auth: Auth::None,
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: tls_connector(),
             extra_headers: Vec::new(),
         }
     }

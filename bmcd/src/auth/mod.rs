@@ -282,6 +282,11 @@ impl Authority {
         self.state().policy
     }
 
+    /// Sets how many sessions may be open at a time (`max-sessions`).
+    pub fn limit_sessions(&self, max_sessions: usize) {
+        self.state().policy.max_sessions = max_sessions;
+    }
+
     /// Stores and applies new policy values.
     pub async fn set_policy(&self, policy: AuthPolicy) -> Result<(), StoreError> {
         let settings: [(&'static str, i64); 6] = [

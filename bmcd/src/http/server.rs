@@ -2,10 +2,11 @@
 //! route, authenticate, authorize, read the body within bounds, call the handler,
 //! and write the response with Redfish's headers.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -41,10 +42,69 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Of `max_connections`, how many one client address may hold.
+    pub max_connections_per_client: usize,
     pub max_header_bytes: usize,
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerClient(Mutex<HashMap<IpAddr, usize>>);
+
+/// One client's hold on a connection; released when dropped.
+struct ClientSlot {
+    counts: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            counts: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Counts connections closed at accept, and warns at most once a second.
+struct Refusals {
+    count: u64,
+    last_warning: Option<Instant>,
+}
+
+impl Refusals {
+    fn refused(&mut self, peer: SocketAddr, why: &'static str) {
+        self.count += 1;
+        if self
+            .last_warning
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(client = %peer, refused = self.count, "{why}; closing new connection");
+            self.last_warning = Some(Instant::now());
+            self.count = 0;
+        }
+    }
 }
 
 /// Serves HTTPS on `listener` until `shutdown` turns true, then drains
@@ -59,6 +119,11 @@ pub async fn serve_https(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = Arc::new(PerClient::default());
+    let mut refusals = Refusals {
+        count: 0,
+        last_warning: None,
+    };
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -72,8 +137,13 @@ pub async fn serve_https(
                         continue;
                     }
                 };
+                let Some(client_slot) = per_client.take(peer.ip(), limits.max_connections_per_client) else {
+                    refusals.refused(peer, "connection limit per client reached");
+                    drop(tcp);
+                    continue;
+                };
                 let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                    tracing::warn!(client = %peer, "connection limit reached; closing new connection");
+                    refusals.refused(peer, "connection limit reached");
                     drop(tcp);
                     continue;
                 };
@@ -83,7 +153,7 @@ pub async fn serve_https(
                 let endpoint = endpoint.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let _permit = (permit, client_slot);
                     let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
@@ -441,7 +511,9 @@ async fn dispatch<'a>(
         _ => None,
     };
     if let (Some(how), Reply::Json { body, .. }) = (expansion, &mut reply) {
-        expand(app, client, principal_for_expand, body, how).await;
+        expand(app, client, principal_for_expand, body, how)
+            .await
+            .map_err(fail)?;
     }
     if let Some(ep) = endpoint {
         present(
@@ -868,16 +940,21 @@ fn reference(v: &serde_json::Value) -> Option<String> {
 }
 
 /// Replaces references in `body` with the resources they name (one level).
+/// A reference the caller may not read, or that is gone, stays a reference;
+/// a member that cannot be read now (a 5xx, such as libvirt unavailable)
+/// fails the whole answer rather than leaving it silently unexpanded.
 async fn expand(
     app: &Arc<App>,
     client: SocketAddr,
     principal: Option<Principal>,
     body: &mut serde_json::Value,
     how: Expand,
-) {
+) -> Result<(), RedfishError> {
     // Where the references are: (top-level key, index in an array or None).
     let mut targets: Vec<(Vec<String>, Option<usize>, String)> = Vec::new();
-    let Some(obj) = body.as_object() else { return };
+    let Some(obj) = body.as_object() else {
+        return Ok(());
+    };
     let mut collect = |path: Vec<String>, v: &serde_json::Value| {
         if let Some(uri) = reference(v) {
             targets.push((path, None, uri));
@@ -909,8 +986,12 @@ async fn expand(
     }
     let mut found: Vec<Option<serde_json::Value>> = vec![None; targets.len()];
     while let Some(done) = reads.join_next().await {
-        if let Ok((n, Ok(Some(v)))) = done {
-            found[n] = Some(v);
+        match done {
+            Ok((n, Ok(Some(v)))) => found[n] = Some(v),
+            Ok((_, Ok(None))) => {}
+            Ok((_, Err(e))) if e.status.is_server_error() => return Err(e),
+            Ok((_, Err(_))) => {}
+            Err(_) => return Err(RedfishError::internal()),
         }
     }
     for ((path, index, _), value) in targets.into_iter().zip(found) {
@@ -924,6 +1005,7 @@ async fn expand(
             None => *slot = value,
         }
     }
+    Ok(())
 }
 
 /// A weak validator from the representation's bytes.
@@ -1132,6 +1214,24 @@ fn render_error(e: RedfishError, endpoint: Option<&Endpoint>) -> Response<Body> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_address_gets_its_share_of_connections() {
+        let counts = Arc::new(PerClient::default());
+        let a: IpAddr = [127, 0, 0, 2].into();
+        let b: IpAddr = [127, 0, 0, 3].into();
+        let first = counts.take(a, 2).expect("first");
+        let second = counts.take(a, 2).expect("second");
+        assert!(counts.take(a, 2).is_none(), "a third one of the same address");
+        assert!(counts.take(b, 2).is_some(), "another address");
+        drop(first);
+        let third = counts.take(a, 2).expect("a slot freed");
+        drop((second, third));
+        assert!(
+            counts.0.lock().expect("counts").get(&a).is_none(),
+            "no entry left"
+        );
+    }
 
     #[test]
     fn etags_compare_weakly_and_accept_star() {

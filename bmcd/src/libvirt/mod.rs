@@ -31,11 +31,14 @@ type RestartSet = Arc<Mutex<HashSet<String>>>;
 
 type Job = Box<dyn FnOnce(&Connect) + Send>;
 
-/// How many jobs may wait for a worker before callers get `Unavailable`.
+/// How many jobs may wait for a worker; further callers wait for a place
+/// (first come, first served) within their call timeout.
 const QUEUE_DEPTH: usize = 256;
 
 pub struct LibvirtHypervisor {
     jobs: SyncSender<Job>,
+    /// One permit per queue place, held by a job until it has run.
+    places: Arc<tokio::sync::Semaphore>,
     call_timeout: Duration,
     events: broadcast::Sender<SystemEvent>,
     restart_when_stopped: RestartSet,
@@ -105,11 +108,45 @@ impl LibvirtHypervisor {
         }
         Ok(LibvirtHypervisor {
             jobs: tx,
+            places: Arc::new(tokio::sync::Semaphore::new(QUEUE_DEPTH)),
             call_timeout,
             events: events_tx,
             restart_when_stopped,
             reset_nvram,
         })
+    }
+
+    /// Queues a job for the workers. A burst of calls waits for a queue place
+    /// (first come, first served) until `deadline` instead of failing at once.
+    /// Not generic, so that the many `call` instances stay small.
+    async fn submit(&self, job: Job, deadline: tokio::time::Instant) -> Result<(), HypervisorError> {
+        let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => {
+                return Err(HypervisorError::Unavailable(
+                    "libvirt workers have stopped".into(),
+                ))
+            }
+            Err(_) => {
+                return Err(HypervisorError::Unavailable(format!(
+                    "too many libvirt calls in flight for {} s",
+                    self.call_timeout.as_secs()
+                )))
+            }
+        };
+        let job: Job = Box::new(move |conn| {
+            let _place = place;
+            job(conn);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(HypervisorError::Unavailable(
+                "too many libvirt calls in flight".into(),
+            )),
+            Err(TrySendError::Disconnected(_)) => Err(HypervisorError::Unavailable(
+                "libvirt workers have stopped".into(),
+            )),
+        }
     }
 
     /// Runs `f` on a worker thread and awaits its answer.
@@ -118,25 +155,17 @@ impl LibvirtHypervisor {
         T: Send + 'static,
         F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
     {
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // The caller may have timed out and gone; nothing to do then.
-            let _ = reply.send(f(conn));
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(HypervisorError::Unavailable(
-                    "too many libvirt calls in flight".into(),
-                ))
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(HypervisorError::Unavailable(
-                    "libvirt workers have stopped".into(),
-                ))
-            }
-        }
-        match tokio::time::timeout(self.call_timeout, answer).await {
+        self.submit(
+            Box::new(move |conn| {
+                // The caller may have timed out and gone; nothing to do then.
+                let _ = reply.send(f(conn));
+            }),
+            deadline,
+        )
+        .await?;
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(HypervisorError::Unavailable(
                 "libvirt worker dropped the call".into(),

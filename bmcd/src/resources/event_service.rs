@@ -1,6 +1,7 @@
 //! `EventService`: subscriptions (webhooks), the server-sent event stream and
 //! test events.
 
+use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::{collection, link, status_ok};
@@ -345,19 +346,28 @@ async fn post_subscription(req: Request) -> Result<Reply, RedfishError> {
     let s = req
         .app
         .store
-        .save_subscription(SubscriptionRecord {
-            id: 0,
-            destination,
-            context,
-            registry_prefixes: prefixes,
-            resource_types: types,
-            origin_resources: origins,
-            http_headers,
-            retry_policy: policy,
-            state: "Enabled".to_owned(),
-            verify_certificate: verify,
-        })
-        .await?;
+        .create_subscription(
+            SubscriptionRecord {
+                id: 0,
+                destination,
+                context,
+                registry_prefixes: prefixes,
+                resource_types: types,
+                origin_resources: origins,
+                http_headers,
+                retry_policy: policy,
+                state: "Enabled".to_owned(),
+                verify_certificate: verify,
+            },
+            req.app.max_subscriptions,
+        )
+        .await?
+        .ok_or_else(|| {
+            RedfishError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Message::new(&base::EVENT_SUBSCRIPTION_LIMIT_EXCEEDED, &[]),
+            )
+        })?;
     tracing::info!(subscription = s.id, "event subscription created");
     let uri = format!("{SUBSCRIPTIONS}/{}", s.id);
     Ok(Reply::created(&uri, subscription_json(&req, &s).await?))

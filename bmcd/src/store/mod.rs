@@ -7,6 +7,7 @@ pub use personas::{AttributeRecord, EndpointRecord, JobRecord};
 
 use std::path::Path;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,6 +28,8 @@ pub enum StoreError {
     NotFound,
     /// The database could not be opened, read or written.
     Io(String),
+    /// The state directory's file system is full: nothing was written.
+    Full,
     /// The store thread is gone or overloaded.
     Unavailable(String),
 }
@@ -37,6 +40,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Conflict(what) => write!(f, "already exists: {what}"),
             StoreError::NotFound => f.write_str("no such record"),
             StoreError::Io(what) => write!(f, "state database error: {what}"),
+            StoreError::Full => f.write_str("state database error: no space left on the state directory"),
             StoreError::Unavailable(what) => write!(f, "state database unavailable: {what}"),
         }
     }
@@ -49,6 +53,9 @@ impl From<rusqlite::Error> for StoreError {
         if let rusqlite::Error::SqliteFailure(code, msg) = &e {
             if code.code == rusqlite::ErrorCode::ConstraintViolation {
                 return StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()));
+            }
+            if code.code == rusqlite::ErrorCode::DiskFull {
+                return StoreError::Full;
             }
         }
         StoreError::Io(e.to_string())
@@ -159,6 +166,65 @@ pub struct OutboxRecord {
     pub next_attempt: i64,
 }
 
+/// Inserts (`id` 0) or updates a subscription.
+fn write_subscription(
+    c: &mut Connection,
+    mut s: SubscriptionRecord,
+) -> Result<SubscriptionRecord, StoreError> {
+    let (prefixes, types, origins, headers) = (
+        json_list(&s.registry_prefixes)?,
+        json_list(&s.resource_types)?,
+        json_list(&s.origin_resources)?,
+        json_list(&s.http_headers)?,
+    );
+    if s.id == 0 {
+        c.execute(
+            "INSERT INTO event_subscriptions(destination, context, registry_prefixes, resource_types,
+                     origin_resources, http_headers, retry_policy, state, verify_certificate)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.destination,
+                s.context,
+                prefixes,
+                types,
+                origins,
+                headers,
+                s.retry_policy,
+                s.state,
+                s.verify_certificate
+            ],
+        )?;
+        s.id = c.last_insert_rowid();
+    } else {
+        let n = c.execute(
+            "UPDATE event_subscriptions SET context = ?2, registry_prefixes = ?3, resource_types = ?4,
+                     origin_resources = ?5, http_headers = ?6, retry_policy = ?7, state = ?8,
+                     verify_certificate = ?9
+                 WHERE id = ?1",
+            params![
+                s.id,
+                s.context,
+                prefixes,
+                types,
+                origins,
+                headers,
+                s.retry_policy,
+                s.state,
+                s.verify_certificate
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+    }
+    Ok(s)
+}
+
+/// Integers as the inside of an SQL list (SQLite takes an empty `NOT IN ()`: true).
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn json_list<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Io(e.to_string()))
 }
@@ -209,6 +275,8 @@ pub enum ConsoleRedeem {
 #[derive(Clone)]
 pub struct Store {
     jobs: SyncSender<Job>,
+    /// One permit per queue place, held by a job until it has run.
+    places: Arc<tokio::sync::Semaphore>,
 }
 
 impl Store {
@@ -230,7 +298,30 @@ impl Store {
                 }
             })
             .map_err(|e| StoreError::Io(format!("cannot start store thread: {e}")))?;
-        Ok(Store { jobs: tx })
+        Ok(Store {
+            jobs: tx,
+            places: Arc::new(tokio::sync::Semaphore::new(QUEUE_DEPTH)),
+        })
+    }
+
+    /// Queues a job for the store thread. A burst waits for a queue place
+    /// (first come, first served) until `deadline` instead of failing at once.
+    /// Not generic, so that the many `call` instances stay small.
+    async fn submit(&self, job: Job, deadline: tokio::time::Instant) -> Result<(), StoreError> {
+        let place = match tokio::time::timeout_at(deadline, Arc::clone(&self.places).acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(StoreError::Unavailable("store thread stopped".into())),
+            Err(_) => return Err(StoreError::Unavailable("queue full".into())),
+        };
+        let job: Job = Box::new(move |conn| {
+            let _place = place;
+            job(conn);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Unavailable("queue full".into())),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Unavailable("store thread stopped".into())),
+        }
     }
 
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -238,18 +329,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        });
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(StoreError::Unavailable("queue full".into())),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(StoreError::Unavailable("store thread stopped".into()))
-            }
-        }
-        match tokio::time::timeout(CALL_TIMEOUT, answer).await {
+        self.submit(
+            Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            }),
+            deadline,
+        )
+        .await?;
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(StoreError::Unavailable("store thread dropped the call".into())),
             Err(_) => Err(StoreError::Unavailable("store did not answer in time".into())),
@@ -678,58 +767,22 @@ impl Store {
     }
 
     /// Inserts (id 0) or updates a subscription; returns it with its id.
-    pub async fn save_subscription(
+    pub async fn save_subscription(&self, s: SubscriptionRecord) -> Result<SubscriptionRecord, StoreError> {
+        self.call(move |c| write_subscription(c, s)).await
+    }
+
+    /// Creates a subscription unless `max` exist already (`None` then).
+    pub async fn create_subscription(
         &self,
-        mut s: SubscriptionRecord,
-    ) -> Result<SubscriptionRecord, StoreError> {
+        s: SubscriptionRecord,
+        max: usize,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
         self.call(move |c| {
-            let (prefixes, types, origins, headers) = (
-                json_list(&s.registry_prefixes)?,
-                json_list(&s.resource_types)?,
-                json_list(&s.origin_resources)?,
-                json_list(&s.http_headers)?,
-            );
-            if s.id == 0 {
-                c.execute(
-                    "INSERT INTO event_subscriptions(destination, context, registry_prefixes, resource_types,
-                         origin_resources, http_headers, retry_policy, state, verify_certificate)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        s.destination,
-                        s.context,
-                        prefixes,
-                        types,
-                        origins,
-                        headers,
-                        s.retry_policy,
-                        s.state,
-                        s.verify_certificate
-                    ],
-                )?;
-                s.id = c.last_insert_rowid();
-            } else {
-                let n = c.execute(
-                    "UPDATE event_subscriptions SET context = ?2, registry_prefixes = ?3, resource_types = ?4,
-                         origin_resources = ?5, http_headers = ?6, retry_policy = ?7, state = ?8,
-                         verify_certificate = ?9
-                     WHERE id = ?1",
-                    params![
-                        s.id,
-                        s.context,
-                        prefixes,
-                        types,
-                        origins,
-                        headers,
-                        s.retry_policy,
-                        s.state,
-                        s.verify_certificate
-                    ],
-                )?;
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM event_subscriptions", [], |r| r.get(0))?;
+            if n >= max as i64 {
+                return Ok(None);
             }
-            Ok(s)
+            write_subscription(c, SubscriptionRecord { id: 0, ..s }).map(Some)
         })
         .await
     }
@@ -762,14 +815,25 @@ impl Store {
         .await
     }
 
-    /// Deliveries due at `now`, oldest first.
-    pub async fn due_events(&self, now: i64, limit: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+    /// Deliveries due at `now`, at most `per_subscription` (the oldest) of each
+    /// subscription, leaving out the subscriptions in `skip` (being delivered to).
+    pub async fn due_events(
+        &self,
+        now: i64,
+        per_subscription: i64,
+        skip: Vec<i64>,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
         self.call(move |c| {
-            let mut stmt = c.prepare(
-                "SELECT id, subscription_id, payload, attempts, next_attempt FROM event_outbox
-                 WHERE dead = 0 AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![now, limit], |r| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT id, subscription_id, payload, attempts, next_attempt FROM (
+                   SELECT id, subscription_id, payload, attempts, next_attempt,
+                          ROW_NUMBER() OVER (PARTITION BY subscription_id ORDER BY id) AS n
+                   FROM event_outbox
+                   WHERE dead = 0 AND next_attempt <= ?1 AND subscription_id NOT IN ({}))
+                 WHERE n <= ?2 ORDER BY id",
+                id_list(&skip)
+            ))?;
+            let rows = stmt.query_map(params![now, per_subscription], |r| {
                 Ok(OutboxRecord {
                     id: r.get(0)?,
                     subscription_id: r.get(1)?,
@@ -783,11 +847,14 @@ impl Store {
         .await
     }
 
-    /// The earliest pending delivery time, if any.
-    pub async fn next_event_due(&self) -> Result<Option<i64>, StoreError> {
-        self.call(|c| {
+    /// The earliest pending delivery time, if any, of the subscriptions not in `skip`.
+    pub async fn next_event_due(&self, skip: Vec<i64>) -> Result<Option<i64>, StoreError> {
+        self.call(move |c| {
             Ok(c.query_row(
-                "SELECT MIN(next_attempt) FROM event_outbox WHERE dead = 0",
+                &format!(
+                    "SELECT MIN(next_attempt) FROM event_outbox WHERE dead = 0 AND subscription_id NOT IN ({})",
+                    id_list(&skip)
+                ),
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )?)
@@ -1165,6 +1232,57 @@ mod tests {
             store.delete_account(accounts[0].id).await,
             Err(StoreError::NotFound)
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn subscription(context: &str) -> SubscriptionRecord {
+        SubscriptionRecord {
+            id: 0,
+            destination: "http://127.0.0.1:9/".into(),
+            context: context.into(),
+            registry_prefixes: Vec::new(),
+            resource_types: Vec::new(),
+            origin_resources: Vec::new(),
+            http_headers: Vec::new(),
+            retry_policy: "SuspendRetries".into(),
+            state: "Enabled".into(),
+            verify_certificate: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn subscriptions_are_limited_and_deliveries_taken_per_subscriber() {
+        let dir = std::env::temp_dir().join(format!("bmcd-store-outbox-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&path).expect("opens");
+        let a = store.create_subscription(subscription("a"), 2).await.expect("a");
+        let b = store.create_subscription(subscription("b"), 2).await.expect("b");
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("two subscriptions fit a limit of 2")
+        };
+        assert_eq!(store.create_subscription(subscription("c"), 2).await, Ok(None));
+        let rows: Vec<(i64, String)> = (0..5)
+            .flat_map(|n| [(a.id, format!("a{n}")), (b.id, format!("b{n}"))])
+            .collect();
+        store.enqueue_events(rows, 10).await.expect("enqueue");
+        // At most 2 of each subscriber, oldest first, in outbox order.
+        let due = store.due_events(10, 2, Vec::new()).await.expect("due");
+        let payloads: Vec<&str> = due.iter().map(|r| r.payload.as_str()).collect();
+        assert_eq!(payloads, ["a0", "b0", "a1", "b1"]);
+        // A subscriber being delivered to is left out, also from the next due time.
+        let due = store.due_events(10, 64, vec![a.id]).await.expect("due");
+        assert!(due.iter().all(|r| r.subscription_id == b.id) && due.len() == 5);
+        assert_eq!(
+            store.due_events(9, 64, Vec::new()).await.expect("due"),
+            Vec::new()
+        );
+        for r in &due {
+            store.event_delivered(r.id).await.expect("delivered");
+        }
+        assert_eq!(store.next_event_due(vec![a.id]).await, Ok(None));
+        assert_eq!(store.next_event_due(Vec::new()).await, Ok(Some(10)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
