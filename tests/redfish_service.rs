@@ -631,6 +631,8 @@ async fn etags_guard_writes_and_save_reads() {
     let uri = r.header("location").expect("location").to_owned();
     let r = admin.get(&uri).await;
     let etag = r.header("etag").expect("etag").to_owned();
+    // The body carries the same ETag.
+    assert_eq!(r.json["@odata.etag"], etag.as_str());
     let r = admin.clone().header("If-None-Match", &etag).get(&uri).await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     let r = admin

@@ -504,9 +504,15 @@ async fn dispatch<'a>(
     let mut reply = paging
         .apply(&path, query_for_links.as_deref(), reply)
         .map_err(fail)?;
-    let etag = match &reply {
+    let etag = match &mut reply {
         Reply::Json { status, body, .. } if is_read && *status == StatusCode::OK => {
-            Some(etag_of(&serde_json::to_vec(body).unwrap_or_default()))
+            let etag = etag_of(&serde_json::to_vec(body).unwrap_or_default());
+            // The same ETag in the body, as `@odata.etag`, for clients that
+            // keep the representation rather than the headers.
+            if let Some(o) = body.as_object_mut().filter(|o| o.contains_key("@odata.id")) {
+                o.insert("@odata.etag".to_owned(), serde_json::Value::String(etag.clone()));
+            }
+            Some(etag)
         }
         _ => None,
     };
