@@ -54,6 +54,47 @@ pub struct Config {
     pub firmware: Option<FirmwareConfig>,
     /// Client certificates (`[tls]`).
     pub tls: TlsConfig,
+    /// System composition: quotas and where new disks go (`[composition]`).
+    pub composition: CompositionConfig,
+}
+
+/// Limits and defaults of system composition (`[composition]` in the TOML
+/// file). Quotas count the systems bmcd composed, not domains made otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositionConfig {
+    pub max_systems: u32,
+    pub max_vcpus: u32,
+    pub max_memory_mib: u64,
+    pub max_disk_gib: u64,
+    /// Pool of the disks of systems composed without an image.
+    pub pool: String,
+    /// Directory the serial consoles of composed systems are logged to
+    /// (`NAME.log`); `None`: not logged.
+    pub console_log_dir: Option<PathBuf>,
+}
+
+impl Default for CompositionConfig {
+    fn default() -> Self {
+        CompositionConfig {
+            max_systems: 32,
+            max_vcpus: 64,
+            max_memory_mib: 128 << 10,
+            max_disk_gib: 1024,
+            pool: "default".to_owned(),
+            console_log_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileComposition {
+    max_systems: Option<u32>,
+    max_vcpus: Option<u32>,
+    max_memory_mib: Option<u64>,
+    max_disk_gib: Option<u64>,
+    pool: Option<String>,
+    console_log_dir: Option<PathBuf>,
 }
 
 /// Whether a TLS client must present a certificate.
@@ -235,6 +276,7 @@ impl Default for Config {
             endpoints: Vec::new(),
             firmware: None,
             tls: TlsConfig::default(),
+            composition: CompositionConfig::default(),
         }
     }
 }
@@ -274,6 +316,7 @@ struct FileConfig {
     endpoint: Option<Vec<EndpointConfig>>,
     firmware: Option<FileFirmware>,
     tls: Option<FileTls>,
+    composition: Option<FileComposition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +443,27 @@ impl Config {
                 client_ca: t.client_ca,
                 client_auth: t.client_auth.unwrap_or_default(),
             };
+        }
+        if let Some(c) = f.composition {
+            let d = &mut self.composition;
+            if let Some(v) = c.max_systems {
+                d.max_systems = v;
+            }
+            if let Some(v) = c.max_vcpus {
+                d.max_vcpus = v;
+            }
+            if let Some(v) = c.max_memory_mib {
+                d.max_memory_mib = v;
+            }
+            if let Some(v) = c.max_disk_gib {
+                d.max_disk_gib = v;
+            }
+            if let Some(v) = c.pool {
+                d.pool = v;
+            }
+            if c.console_log_dir.is_some() {
+                d.console_log_dir = c.console_log_dir;
+            }
         }
     }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod boot;
 pub mod certificates;
+pub mod composition;
 pub mod config;
 pub mod consoles;
 pub mod error;
@@ -293,6 +294,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
         max_body_bytes: config.max_body_bytes,
         conditional_writes: tokio::sync::Mutex::new(()),
+        composition: composition::Composer::new(config.composition.clone()),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
