@@ -509,6 +509,74 @@ async fn systems_are_composed_from_profiles_and_images_within_quotas() {
     let r = compose(&admin, "web-3", "small").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
 
+    // A profile with a persona gives the system its own BMC endpoint, which
+    // goes with the system.
+    let web3 = r.header("location").expect("location").to_owned();
+    composed_state(&admin, &web3).await;
+    let r = admin
+        .post(
+            &format!("{web3}/Actions/ComputerSystem.Reset"),
+            json!({"ResetType": "ForceOff"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(admin.delete(&web3).await.status, StatusCode::NO_CONTENT);
+    let r = admin
+        .post(
+            profiles,
+            json!({"Id": "ilo", "ProcessorCount": 1, "MemoryMiB": 256, "DiskCapacityBytes": 16 << 20,
+                   "Persona": "ilo5"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    assert_eq!(r.json["Persona"], "ilo5");
+    assert_error(
+        &admin
+            .post(
+                "/redfish/v1/Systems",
+                json!({"Name": "ilo-1", "Oem": {"Redfin": {"Profile": "ilo"}}}),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "PropertyMissing",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let r = admin
+        .post(
+            "/redfish/v1/Systems",
+            json!({"Name": "ilo-1", "Oem": {"Redfin": {"Profile": "ilo", "BmcAddress": format!("127.0.0.1:{port}")}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let ilo = r.header("location").expect("location").to_owned();
+    let ilo_id = ilo.rsplit('/').next().expect("id").to_owned();
+    let s = composed_state(&admin, &ilo).await;
+    assert_eq!(s["Oem"]["Redfin"]["Composition"]["State"], "Ready", "{s:?}");
+    let endpoints = "/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints";
+    let listed = members(&admin.get(endpoints).await.json);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let e = admin.get(&listed[0]).await.json;
+    assert_eq!(e["SystemId"], ilo_id.as_str());
+    assert_eq!(e["Status"]["State"], "Enabled");
+    let own =
+        Client::new(([127, 0, 0, 1], port).into()).basic(redfin_tests::ADMIN, redfin_tests::ADMIN_PASSWORD);
+    let sys1 = own.get("/redfish/v1/Systems/1").await;
+    assert_eq!(sys1.status, StatusCode::OK, "{:?}", sys1.json);
+    assert_eq!(sys1.json["UUID"], ilo_id.as_str());
+    let r = admin
+        .post(
+            &format!("{ilo}/Actions/ComputerSystem.Reset"),
+            json!({"ResetType": "ForceOff"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(admin.delete(&ilo).await.status, StatusCode::NO_CONTENT);
+    assert!(members(&admin.get(endpoints).await.json).is_empty());
+
     // Catalog entries go away; the image's volume stays.
     assert_eq!(
         admin.delete(&format!("{profiles}/big")).await.status,

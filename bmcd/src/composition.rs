@@ -308,6 +308,39 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
     Ok(id)
 }
 
+/// At start: a system left `Creating` by a bmcd that stopped while starting
+/// it is `Ready` if it runs, `Error` otherwise (so that it can be deleted or
+/// powered on by hand).
+pub async fn recover(app: &Arc<App>) {
+    let Ok(records) = app.store.composed_systems().await else {
+        return;
+    };
+    for r in records
+        .into_iter()
+        .filter(|r| r.state == CREATING || r.state == DELETING)
+    {
+        let running = matches!(
+            app.hypervisor.system(r.system_id.clone()).await,
+            Ok(s) if s.power_state == PowerState::On
+        );
+        let (state, message) = if running && r.state == CREATING {
+            (READY, String::new())
+        } else if r.state == CREATING {
+            (
+                ERROR,
+                "bmcd stopped while the system was being created; power it on or delete it".to_owned(),
+            )
+        } else {
+            (
+                ERROR,
+                "bmcd stopped while the system was being deleted; delete it again".to_owned(),
+            )
+        };
+        tracing::warn!(system_id = %r.system_id, was = %r.state, now = state, "composed system recovered");
+        let _ = app.store.set_composed_state(r.system_id, state, message).await;
+    }
+}
+
 /// Deletes a composed system: it must be off; its definition, the volumes
 /// made for it and its BMC endpoints go with it.
 pub async fn decompose(app: &Arc<App>, id: &str) -> Result<(), RedfishError> {

@@ -297,6 +297,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         composition: composition::Composer::new(config.composition.clone()),
     });
 
+    composition::recover(&app).await;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let persona_watch = personas::watch(Arc::clone(&app));
     let stored = app.store.endpoints().await.map_err(start_err("state database"))?;
