@@ -769,4 +769,37 @@ mod tests {
         assert_eq!(c.tls.client_auth, ClientAuth::Optional);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn the_composition_table_sets_quotas() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        let path = file.to_str().expect("utf8");
+        std::fs::write(
+            &file,
+            "[composition]\nmax-systems = 3\nmax-vcpus = 8\nmax-memory-mib = 4096\nmax-disk-gib = 10\n\
+             pool = \"lab\"\nconsole-log-dir = \"/var/log/consoles\"\n",
+        )
+        .expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(
+            c.composition,
+            CompositionConfig {
+                max_systems: 3,
+                max_vcpus: 8,
+                max_memory_mib: 4096,
+                max_disk_gib: 10,
+                pool: "lab".into(),
+                console_log_dir: Some(PathBuf::from("/var/log/consoles")),
+            }
+        );
+        std::fs::write(&file, "[composition]\nmax-cpus = 3\n").expect("write");
+        let r = Config::from_args(&args(&["--config", path]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::File(_))), "{r:?}");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\n").expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(c.composition, CompositionConfig::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

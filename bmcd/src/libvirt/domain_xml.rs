@@ -954,4 +954,52 @@ mod tests {
         assert_eq!(d.consoles.vnc.and_then(|g| g.port), None);
         assert!(!d.consoles.serial);
     }
+
+    #[test]
+    fn composed_domains_read_back_as_defined() {
+        let s = crate::model::NewSystem {
+            id: "3d0c56a4-6a0e-4b8f-9a51-0c1f5d0c9e21".into(),
+            name: "web<1>".into(),
+            vcpus: 2,
+            memory_mib: 512,
+            firmware: BootMode::UEFI,
+            disks: vec![crate::model::NewDisk {
+                path: "/p/web-1-disk0.qcow2".into(),
+                format: crate::model::VolumeFormat::Qcow2,
+            }],
+            network: Some("default".into()),
+            direct_boot: None,
+            console_log: Some("/var/log/c/web-1.log".into()),
+        };
+        let xml = new_domain(&s, "qemu");
+        let d = parse(&xml).expect("parses");
+        assert_eq!(d.name, "web<1>");
+        assert_eq!(d.uuid, s.id);
+        assert_eq!((d.vcpus, d.memory_kib), (2, 512 * 1024));
+        assert_eq!(d.firmware.mode, BootMode::UEFI);
+        assert_eq!(d.drives[0].id, "vda");
+        assert_eq!(d.drives[0].source.as_deref(), Some("/p/web-1-disk0.qcow2"));
+        assert_eq!(d.drives[1].kind, DriveKind::Cdrom);
+        // libvirt gives the NIC its MAC address when it defines the domain.
+        assert!(xml.contains("<interface type='network'><source network='default'/>"));
+        assert!(d.consoles.serial);
+        assert!(xml.contains("<log file='/var/log/c/web-1.log' append='off'/>"));
+        let kernel = crate::model::NewSystem {
+            direct_boot: Some(crate::model::DirectBoot {
+                kernel: "/k/vmlinuz".into(),
+                initrd: Some("/k/initrd".into()),
+                cmdline: Some("console=ttyS0".into()),
+            }),
+            network: Some(String::new()),
+            firmware: BootMode::Legacy,
+            ..s
+        };
+        let test_xml = new_domain(&kernel, "test");
+        assert!(!test_xml.contains("<interface"));
+        let d = parse(&test_xml).expect("parses");
+        assert!(d.direct_kernel_boot);
+        assert_eq!(d.firmware.mode, BootMode::Legacy);
+        let stripped = without_disk(&new_domain(&kernel, "test"), "vda").expect("removes");
+        assert!(!stripped.contains("web-1-disk0"));
+    }
 }
