@@ -188,6 +188,17 @@ async fn a_guest_composed_from_a_profile_boots_and_is_deleted() {
             serial_text(&serial).contains("REDFIN-GUEST-BOOTED source=initrd")
         })
         .await;
+        // Growing a volume a running system holds goes through its QEMU.
+        let v = ok(
+            admin
+                .patch(&format!("{vols}/data.qcow2"), json!({"CapacityBytes": 48 << 20}))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(v["CapacityBytes"], 48 << 20);
+        let drive = ok(admin.get(&format!("{system}/Storage/1/Drives/vdb")).await, StatusCode::OK).await;
+        assert_eq!(drive["CapacityBytes"], 48 << 20);
         reset(&admin, &system, "ForceOff").await;
         ok(admin.post(&detach, json!({"System": system})).await, StatusCode::NO_CONTENT).await;
         assert!(!lv.virsh(&["domblklist", "composed-1"]).await.contains("data.qcow2"));

@@ -82,7 +82,6 @@ async fn volumes_are_created_attached_detached_and_deleted() {
     assert_eq!(r.header("location"), Some(data.as_str()));
     assert_eq!(r.json["@odata.type"], "#Volume.v1_10_2.Volume");
     assert_eq!(r.json["Oem"]["Redfin"]["Format"], "qcow2");
-    assert_eq!(r.json["ProvisioningPolicy"], "Thin");
     let r = admin
         .post(
             vols,

@@ -144,9 +144,31 @@ pub fn create_volume(conn: &Connect, pool: &str, v: &NewVolume) -> Result<Volume
     read_volume(pool, &vol).map_err(|e| storage_err(e, pool, Some(&v.name)))
 }
 
+/// Grows a volume. A volume that a running system has open is grown through
+/// that system's QEMU (block resize), which the guest sees at once; the
+/// storage driver would fail on the image QEMU holds locked.
 pub fn resize_volume(conn: &Connect, pool: &str, name: &str, capacity: u64) -> Result<(), HypervisorError> {
     let p = pool_by_name(conn, pool)?;
     let v = vol_by_name(&p, pool, name)?;
+    let path = v.path().map_err(|e| storage_err(e, pool, Some(name)))?;
+    let running = conn
+        .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        .map_err(|e| map_err(e, ""))?;
+    for dom in running {
+        let Ok(desc) = dom.xml_desc(0).map(|x| domain_xml::parse(&x)) else {
+            continue;
+        };
+        let Ok(desc) = desc else { continue };
+        if let Some(d) = desc
+            .drives
+            .iter()
+            .find(|d| d.source.as_deref() == Some(path.as_str()))
+        {
+            return dom
+                .block_resize(&d.id, capacity, virt::sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                .map_err(|e| map_err(e, &desc.uuid));
+        }
+    }
     v.resize(capacity, 0)
         .map_err(|e| storage_err(e, pool, Some(name)))
 }

@@ -129,14 +129,6 @@ fn volume_json(v: &Volume, attached: &[(String, String)]) -> Value {
         "Id": v.id,
         "Name": v.id,
         "CapacityBytes": v.capacity_bytes,
-        "Capacity": { "Data": {
-            "ProvisionedBytes": v.capacity_bytes,
-            "AllocatedBytes": v.allocation_bytes,
-        }},
-        "ProvisioningPolicy": match v.format {
-            Some(VolumeFormat::Qcow2) => "Thin",
-            _ => "Thick",
-        },
         "Status": status_ok(),
         "Links": {
             "OwningStorageResource": link(&format!("{STORAGE}/{}", v.pool)),
@@ -147,6 +139,7 @@ fn volume_json(v: &Volume, attached: &[(String, String)]) -> Value {
         }},
         "Oem": { "Redfin": {
             "Format": v.format.map(VolumeFormat::as_str),
+            "AllocatedBytes": v.allocation_bytes,
             "Path": v.path,
             "BackingPath": v.backing_path,
             "AttachedTo": systems,
