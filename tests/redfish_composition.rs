@@ -566,6 +566,17 @@ async fn systems_are_composed_from_profiles_and_images_within_quotas() {
     let sys1 = own.get("/redfish/v1/Systems/1").await;
     assert_eq!(sys1.status, StatusCode::OK, "{:?}", sys1.json);
     assert_eq!(sys1.json["UUID"], ilo_id.as_str());
+    // A VM's own BMC neither composes nor shows the appliance's storage.
+    assert_eq!(own.get("/redfish/v1/Storage").await.status, StatusCode::NOT_FOUND);
+    assert!(own.get("/redfish/v1").await.json.get("Storage").is_none());
+    assert_eq!(
+        own.post("/redfish/v1/Systems", json!({"Name": "x"})).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        own.delete("/redfish/v1/Systems/1").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     let r = admin
         .post(
             &format!("{ilo}/Actions/ComputerSystem.Reset"),

@@ -191,12 +191,16 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         }
     }
     if let Some(c) = &composed {
-        body["Oem"] = json!({ "Redfin": { "Composition": {
-            "State": c.state,
-            "Message": c.message,
-            "Profile": link(&format!("{}/{}", super::composition::PROFILES, c.profile)),
-            "Image": c.image.as_ref().map(|i| link(&format!("{}/{i}", super::composition::IMAGES))),
-        }}});
+        let mut composition = json!({ "State": c.state, "Message": c.message });
+        // The catalog is the aggregate endpoint's; a VM's own BMC does not link it.
+        if req.endpoint.is_none() {
+            composition["Profile"] = link(&format!("{}/{}", super::composition::PROFILES, c.profile));
+            composition["Image"] = json!(c
+                .image
+                .as_ref()
+                .map(|i| link(&format!("{}/{i}", super::composition::IMAGES))));
+        }
+        body["Oem"] = json!({ "Redfin": { "Composition": composition } });
     }
     Ok(Reply::ok(body))
 }
@@ -229,6 +233,10 @@ fn composed_status(s: &ComputerSystem, composed: Option<&crate::store::ComposedR
 /// POST `{"Name", "Oem": {"Redfin": {"Profile", "Image"?, "BmcAddress"?}}}`:
 /// composes a system from a profile and an image (each by id or URI).
 async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
+    // One VM's BMC does not make or remove VMs: composition is the appliance's.
+    if req.endpoint.is_some() {
+        return Err(RedfishError::method_not_allowed("GET, HEAD".into()));
+    }
     let mut body = Fields::parse(&req.body, Context::Resource)?;
     let name = body.string("Name")?;
     let name = body.required("Name", name)?;
@@ -295,6 +303,9 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
 /// DELETE of a composed system: it must be off (ForceOff it first); its
 /// definition and the volumes made for it are removed.
 async fn delete_system(req: Request) -> Result<Reply, RedfishError> {
+    if req.endpoint.is_some() {
+        return Err(RedfishError::method_not_allowed("GET, HEAD, PATCH".into()));
+    }
     crate::composition::decompose(&req.app, req.param(0)).await?;
     Ok(Reply::NoContent)
 }
