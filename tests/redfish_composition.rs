@@ -610,3 +610,51 @@ async fn systems_are_composed_from_profiles_and_images_within_quotas() {
     );
     bmc.stop().await;
 }
+
+#[tokio::test]
+async fn a_restart_forgets_systems_gone_from_libvirt() {
+    let dir = TempDir::new("compose-restart");
+    let (uri, _) = node_with_pool(dir.path(), 1);
+    let mut config = TestBmc::config(&dir.path().join("state"), &uri);
+    config.composition.pool = "images".into();
+    config.composition.max_systems = 1;
+    let bmc = TestBmc::start_with(config.clone()).await;
+    let admin = bmc.admin();
+    let r = admin
+        .post(
+            "/redfish/v1/Oem/Redfin/Profiles",
+            json!({"Id": "small", "ProcessorCount": 1, "MemoryMiB": 256, "DiskCapacityBytes": 16 << 20}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let body = json!({"Name": "web-1", "Oem": {"Redfin": {"Profile": "small"}}});
+    let r = admin.post("/redfish/v1/Systems", body.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let web1 = r.header("location").expect("location").to_owned();
+    composed_state(&admin, &web1).await;
+    assert_error(
+        &admin
+            .post(
+                "/redfish/v1/Systems",
+                json!({"Name": "web-2", "Oem": {"Redfin": {"Profile": "small"}}}),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "ResourceExhaustion",
+    );
+    bmc.stop().await;
+
+    // The test driver's domains live in the process: after a restart web-1 is
+    // gone from libvirt, and bmcd forgets it rather than count it forever.
+    let bmc = TestBmc::start_with(config).await;
+    let admin = bmc.admin();
+    assert_eq!(admin.get(&web1).await.status, StatusCode::NOT_FOUND);
+    let r = admin.post("/redfish/v1/Systems", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    // The profile survived the restart.
+    assert_eq!(
+        admin.get("/redfish/v1/Oem/Redfin/Profiles/small").await.json["ProcessorCount"],
+        1
+    );
+    bmc.stop().await;
+}

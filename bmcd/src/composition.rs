@@ -311,11 +311,25 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
 /// At start: a system left `Creating` by a bmcd that stopped while starting
 /// it is `Ready` if it runs, `Error` otherwise (so that it can be deleted or
 /// powered on by hand).
+///
+/// Systems whose domain is gone (removed outside bmcd, or a test driver's
+/// state lost with the process) are forgotten, so that they no longer count
+/// against the quotas.
 pub async fn recover(app: &Arc<App>) {
     let Ok(records) = app.store.composed_systems().await else {
         return;
     };
-    for r in records
+    let mut left = Vec::new();
+    for r in records {
+        match app.hypervisor.system(r.system_id.clone()).await {
+            Err(HypervisorError::SystemNotFound(_)) => {
+                tracing::warn!(system_id = %r.system_id, name = %r.name, "composed system gone from libvirt; forgotten");
+                let _ = app.store.delete_composed(r.system_id).await;
+            }
+            _ => left.push(r),
+        }
+    }
+    for r in left
         .into_iter()
         .filter(|r| r.state == CREATING || r.state == DELETING)
     {
@@ -339,6 +353,34 @@ pub async fn recover(app: &Arc<App>) {
         tracing::warn!(system_id = %r.system_id, was = %r.state, now = state, "composed system recovered");
         let _ = app.store.set_composed_state(r.system_id, state, message).await;
     }
+}
+
+/// Forgets a composed system whose domain is undefined outside bmcd (with
+/// `virsh undefine`): it no longer counts against the quotas. Its volumes are
+/// left to whoever removed it.
+pub fn watch(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let mut events = app.hypervisor.events();
+    tokio::spawn(async move {
+        loop {
+            let ev = match events.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if ev.event != crate::model::LifecycleEvent::Undefined {
+                continue;
+            }
+            let Ok(Some(r)) = app.store.composed_system(ev.system_id.clone()).await else {
+                continue;
+            };
+            // bmcd's own deletion, or a creation that failed, cleans up itself.
+            if r.state == DELETING || r.state == CREATING {
+                continue;
+            }
+            tracing::warn!(system_id = %r.system_id, name = %r.name, "composed system undefined outside bmcd; forgotten");
+            let _ = app.store.delete_composed(r.system_id).await;
+        }
+    })
 }
 
 /// Deletes a composed system: it must be off; its definition, the volumes

@@ -300,6 +300,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     composition::recover(&app).await;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let persona_watch = personas::watch(Arc::clone(&app));
+    let composition_watch = composition::watch(Arc::clone(&app));
     let stored = app.store.endpoints().await.map_err(start_err("state database"))?;
     for rec in &stored {
         if let Err(e) = app.endpoints.start(Arc::clone(&app), rec).await {
@@ -372,6 +373,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         event_follow,
         log_writer,
         persona_watch,
+        composition_watch,
     ];
     followers.extend(firmware.start(https));
 
