@@ -258,6 +258,53 @@ async fn a_guest_composed_from_a_profile_boots_and_is_deleted() {
         assert_eq!(admin.get(&system).await.status, StatusCode::NOT_FOUND);
         ok(admin.delete(&format!("{vols}/data.qcow2")).await, StatusCode::NO_CONTENT).await;
         assert!(!pool_dir.join("data.qcow2").exists());
+
+        // The profile's firmware is what the guest boots with: UEFI (OVMF).
+        ok(
+            admin
+                .post(
+                    "/redfish/v1/Oem/Redfin/Profiles",
+                    json!({
+                        "Id": "tcg-uefi", "ProcessorCount": 1, "MemoryMiB": 384,
+                        "DiskCapacityBytes": 64 << 20, "Firmware": "UEFI",
+                        "Kernel": kernel.to_str().expect("utf8"),
+                        "Initrd": initrd.to_str().expect("utf8"),
+                        "KernelCommandLine": "console=ttyS0,115200 quiet panic=1",
+                    }),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let r = admin
+            .post(
+                "/redfish/v1/Systems",
+                json!({"Name": "composed-uefi", "Oem": {"Redfin": {"Profile": "tcg-uefi", "Image": "tiny"}}}),
+            )
+            .await;
+        let uefi = ok(r, StatusCode::CREATED).await["@odata.id"]
+            .as_str()
+            .expect("uri")
+            .to_owned();
+        let uefi_serial = work.path().join("composed-uefi.log");
+        wait_for("the UEFI guest to boot", Duration::from_secs(180), async || {
+            serial_text(&uefi_serial).contains("REDFIN-GUEST-INFO firmware=efi")
+        })
+        .await;
+        eprintln!(
+            "serial console of composed-uefi:\n{}",
+            serial_text(&uefi_serial)
+                .lines()
+                .filter(|l| l.contains("REDFIN-GUEST"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let s = admin.get(&uefi).await.json;
+        assert_eq!(s["Boot"]["BootSourceOverrideMode"], "UEFI");
+        assert_eq!(s["Oem"]["Redfin"]["Composition"]["State"], "Ready");
+        reset(&admin, &uefi, "ForceOff").await;
+        assert_eq!(admin.delete(&uefi).await.status, StatusCode::NO_CONTENT);
+        assert!(!pool_dir.join("composed-uefi-disk0.qcow2").exists());
         bmc.stop().await;
         drop(lv);
     })
