@@ -53,4 +53,6 @@ pub struct App {
     /// Serializes conditional writes (`If-Match`), so that of several writers
     /// holding the same ETag exactly one succeeds.
     pub conditional_writes: tokio::sync::Mutex<()>,
+    /// System composition: profiles, images, quotas and life cycle.
+    pub composition: crate::composition::Composer,
 }

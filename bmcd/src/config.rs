@@ -67,6 +67,47 @@ pub struct Config {
     pub firmware: Option<FirmwareConfig>,
     /// Client certificates (`[tls]`).
     pub tls: TlsConfig,
+    /// System composition: quotas and where new disks go (`[composition]`).
+    pub composition: CompositionConfig,
+}
+
+/// Limits and defaults of system composition (`[composition]` in the TOML
+/// file). Quotas count the systems bmcd composed, not domains made otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompositionConfig {
+    pub max_systems: u32,
+    pub max_vcpus: u32,
+    pub max_memory_mib: u64,
+    pub max_disk_gib: u64,
+    /// Pool of the disks of systems composed without an image.
+    pub pool: String,
+    /// Directory the serial consoles of composed systems are logged to
+    /// (`NAME.log`); `None`: not logged.
+    pub console_log_dir: Option<PathBuf>,
+}
+
+impl Default for CompositionConfig {
+    fn default() -> Self {
+        CompositionConfig {
+            max_systems: 32,
+            max_vcpus: 64,
+            max_memory_mib: 128 << 10,
+            max_disk_gib: 1024,
+            pool: "default".to_owned(),
+            console_log_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileComposition {
+    max_systems: Option<u32>,
+    max_vcpus: Option<u32>,
+    max_memory_mib: Option<u64>,
+    max_disk_gib: Option<u64>,
+    pool: Option<String>,
+    console_log_dir: Option<PathBuf>,
 }
 
 /// Whether a TLS client must present a certificate.
@@ -254,6 +295,7 @@ impl Default for Config {
             endpoints: Vec::new(),
             firmware: None,
             tls: TlsConfig::default(),
+            composition: CompositionConfig::default(),
         }
     }
 }
@@ -299,6 +341,7 @@ struct FileConfig {
     endpoint: Option<Vec<EndpointConfig>>,
     firmware: Option<FileFirmware>,
     tls: Option<FileTls>,
+    composition: Option<FileComposition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,6 +476,27 @@ impl Config {
                 client_ca: t.client_ca,
                 client_auth: t.client_auth.unwrap_or_default(),
             };
+        }
+        if let Some(c) = f.composition {
+            let d = &mut self.composition;
+            if let Some(v) = c.max_systems {
+                d.max_systems = v;
+            }
+            if let Some(v) = c.max_vcpus {
+                d.max_vcpus = v;
+            }
+            if let Some(v) = c.max_memory_mib {
+                d.max_memory_mib = v;
+            }
+            if let Some(v) = c.max_disk_gib {
+                d.max_disk_gib = v;
+            }
+            if let Some(v) = c.pool {
+                d.pool = v;
+            }
+            if c.console_log_dir.is_some() {
+                d.console_log_dir = c.console_log_dir;
+            }
         }
     }
 
@@ -779,6 +843,39 @@ mod tests {
         std::fs::write(&file, "[tls]\nclient-ca = \"ca.pem\"\n").expect("write");
         let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
         assert_eq!(c.tls.client_auth, ClientAuth::Optional);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_composition_table_sets_quotas() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        let path = file.to_str().expect("utf8");
+        std::fs::write(
+            &file,
+            "[composition]\nmax-systems = 3\nmax-vcpus = 8\nmax-memory-mib = 4096\nmax-disk-gib = 10\n\
+             pool = \"lab\"\nconsole-log-dir = \"/var/log/consoles\"\n",
+        )
+        .expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(
+            c.composition,
+            CompositionConfig {
+                max_systems: 3,
+                max_vcpus: 8,
+                max_memory_mib: 4096,
+                max_disk_gib: 10,
+                pool: "lab".into(),
+                console_log_dir: Some(PathBuf::from("/var/log/consoles")),
+            }
+        );
+        std::fs::write(&file, "[composition]\nmax-cpus = 3\n").expect("write");
+        let r = Config::from_args(&args(&["--config", path]), &|_| None);
+        assert!(matches!(r, Err(ConfigError::File(_))), "{r:?}");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\n").expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(c.composition, CompositionConfig::default());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -386,6 +386,12 @@ impl From<HypervisorError> for RedfishError {
                     )),
                 )
             }
+            HypervisorError::NotFound(kind, id) => RedfishError::not_found(kind, &id),
+            HypervisorError::AlreadyExists(kind, id) => RedfishError::already_exists(kind, "Name", &id),
+            HypervisorError::InUse(what) => RedfishError::new(
+                StatusCode::CONFLICT,
+                Message::new(&base::RESOURCE_IN_USE, &[]).resolution(format!("{what}.")),
+            ),
             HypervisorError::Unsupported(what) => RedfishError::bad_request(
                 Message::new(&base::ACTION_NOT_SUPPORTED, &[&what])
                     .resolution("The hypervisor behind this BMC cannot perform this operation."),

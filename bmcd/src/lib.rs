@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod boot;
 pub mod certificates;
+pub mod composition;
 pub mod config;
 pub mod consoles;
 pub mod error;
@@ -297,10 +298,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         max_body_bytes: config.max_body_bytes,
         max_subscriptions: config.max_subscriptions,
         conditional_writes: tokio::sync::Mutex::new(()),
+        composition: composition::Composer::new(config.composition.clone()),
     });
 
+    composition::recover(&app).await;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let persona_watch = personas::watch(Arc::clone(&app));
+    let composition_watch = composition::watch(Arc::clone(&app));
     let stored = app.store.endpoints().await.map_err(start_err("state database"))?;
     for rec in &stored {
         if let Err(e) = app.endpoints.start(Arc::clone(&app), rec).await {
@@ -374,6 +378,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         media_watch,
         log_writer,
         persona_watch,
+        composition_watch,
     ];
     followers.extend(firmware.start(https));
 

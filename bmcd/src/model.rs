@@ -310,6 +310,100 @@ impl ComputerSystem {
     }
 }
 
+/// The on-disk format of a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeFormat {
+    Raw,
+    Qcow2,
+}
+
+impl VolumeFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeFormat::Raw => "raw",
+            VolumeFormat::Qcow2 => "qcow2",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VolumeFormat> {
+        match s {
+            "raw" => Some(VolumeFormat::Raw),
+            "qcow2" => Some(VolumeFormat::Qcow2),
+            _ => None,
+        }
+    }
+}
+
+/// A storage pool of the hypervisor: a service-level `Storage` subsystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoragePool {
+    /// The pool's name.
+    pub id: String,
+    pub active: bool,
+    pub capacity_bytes: u64,
+    pub allocation_bytes: u64,
+    pub available_bytes: u64,
+    /// Where its volumes live (a directory for `dir` pools).
+    pub path: Option<String>,
+}
+
+/// A volume of a storage pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// The volume's name within its pool.
+    pub id: String,
+    pub pool: String,
+    pub capacity_bytes: u64,
+    pub allocation_bytes: u64,
+    pub format: Option<VolumeFormat>,
+    /// The path systems use to reach it.
+    pub path: String,
+    /// The volume a copy-on-write overlay reads through to (its path).
+    pub backing_path: Option<String>,
+}
+
+/// A volume to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVolume {
+    pub name: String,
+    pub capacity_bytes: u64,
+    pub format: VolumeFormat,
+    /// Make a copy-on-write overlay (qcow2) of this volume (path and format).
+    pub backing: Option<(String, VolumeFormat)>,
+}
+
+/// A disk of a system to define.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDisk {
+    pub path: String,
+    pub format: VolumeFormat,
+}
+
+/// A kernel the firmware does not load: the system boots it directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectBoot {
+    pub kernel: String,
+    pub initrd: Option<String>,
+    pub cmdline: Option<String>,
+}
+
+/// A system to define (composition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSystem {
+    pub id: String,
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub firmware: BootMode,
+    pub disks: Vec<NewDisk>,
+    /// The libvirt network its one NIC joins; `None`: user-mode networking;
+    /// `Some("")`: no NIC.
+    pub network: Option<String>,
+    pub direct_boot: Option<DirectBoot>,
+    /// File the serial console is logged to.
+    pub console_log: Option<String>,
+}
+
 /// Errors of a hypervisor backend, in Redfish terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HypervisorError {
@@ -321,6 +415,12 @@ pub enum HypervisorError {
         power_state: PowerState,
         reason: &'static str,
     },
+    /// No resource of this kind (`StoragePool`, `Volume`) has this id.
+    NotFound(&'static str, String),
+    /// A resource of this kind with this id exists already.
+    AlreadyExists(&'static str, String),
+    /// The resource is in use (a volume a system holds, a running system).
+    InUse(String),
     /// The hypervisor cannot do this operation at all.
     Unsupported(String),
     /// The hypervisor is unreachable or did not answer in time.
@@ -341,6 +441,9 @@ impl fmt::Display for HypervisorError {
                 f,
                 "reset type {reset_type} is not possible while the system is {power_state:?}: {reason}"
             ),
+            HypervisorError::NotFound(kind, id) => write!(f, "{kind} {id} not found"),
+            HypervisorError::AlreadyExists(kind, id) => write!(f, "{kind} {id} exists already"),
+            HypervisorError::InUse(what) => write!(f, "in use: {what}"),
             HypervisorError::Unsupported(what) => write!(f, "not supported by the hypervisor: {what}"),
             HypervisorError::Unavailable(what) => write!(f, "hypervisor unavailable: {what}"),
             HypervisorError::Failed(what) => write!(f, "hypervisor operation failed: {what}"),
@@ -402,6 +505,40 @@ pub trait Hypervisor: Send + Sync + 'static {
         id: String,
         source: Option<String>,
     ) -> BoxFuture<'_, Result<String, HypervisorError>>;
+
+    /// The storage pools (service-level `Storage`).
+    fn storage_pools(&self) -> BoxFuture<'_, Result<Vec<StoragePool>, HypervisorError>>;
+
+    /// The volumes of one pool.
+    fn volumes(&self, pool: String) -> BoxFuture<'_, Result<Vec<Volume>, HypervisorError>>;
+
+    fn volume(&self, pool: String, name: String) -> BoxFuture<'_, Result<Volume, HypervisorError>>;
+
+    fn create_volume(
+        &self,
+        pool: String,
+        volume: NewVolume,
+    ) -> BoxFuture<'_, Result<Volume, HypervisorError>>;
+
+    /// Grows a volume to `capacity_bytes`.
+    fn resize_volume(
+        &self,
+        pool: String,
+        name: String,
+        capacity_bytes: u64,
+    ) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    fn delete_volume(&self, pool: String, name: String) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Attaches a volume (its path) to a system as a virtio disk, in its
+    /// definition and, when it runs, live; returns the drive's target device.
+    fn attach_volume(&self, id: String, disk: NewDisk) -> BoxFuture<'_, Result<String, HypervisorError>>;
+
+    /// Defines a new system (composition); it stays off.
+    fn define_system(&self, system: NewSystem) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// Removes a system's definition (and its UEFI variables); it must be off.
+    fn undefine_system(&self, id: String) -> BoxFuture<'_, Result<(), HypervisorError>>;
 
     /// Lifecycle events of every system, including changes made outside bmcd.
     fn events(&self) -> tokio::sync::broadcast::Receiver<SystemEvent>;

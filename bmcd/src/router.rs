@@ -179,6 +179,8 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::account_service::routes());
     routes.extend(resources::certificate_service::routes());
     routes.extend(resources::systems::routes());
+    routes.extend(resources::storage::routes());
+    routes.extend(resources::composition::routes());
     routes.extend(resources::consoles::routes());
     routes.extend(resources::bios::routes());
     routes.extend(resources::chassis::routes());

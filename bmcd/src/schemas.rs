@@ -70,6 +70,8 @@ schemas! {
     STORAGE_COLLECTION = "StorageCollection" "";
     STORAGE = "Storage" "v1_21_0";
     DRIVE = "Drive" "v1_22_0";
+    VOLUME_COLLECTION = "VolumeCollection" "";
+    VOLUME = "Volume" "v1_10_2";
     CHASSIS_COLLECTION = "ChassisCollection" "";
     CHASSIS = "Chassis" "v1_28_0";
     POWER = "Power" "v1_7_3";

@@ -33,6 +33,9 @@ bank-b = "$OUT/bank-b.img"
 boot-env = "$OUT/grubenv"
 booted-bank = "a"
 trusted-keys = ["$KEY"]
+
+[composition]
+pool = "default-pool"
 TOML
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BMCD_ADMIN_USER=admin BMCD_ADMIN_PASSWORD=$PASSWORD \
@@ -48,6 +51,17 @@ for _ in $(seq 1 200); do
 done
 grep -q '^bmcd ready on' "$OUT/bmcd.log" || { echo "conformance: bmcd not ready in 20 s" >&2; cat "$OUT/bmcd.log"; exit 1; }
 URL=https://127.0.0.1:$PORT
+
+# Storage and composition: a volume, an image of it, a profile and a system
+# composed from them, so that Volume and a composed ComputerSystem are validated.
+post() {
+  curl -sfk -u "admin:$PASSWORD" -H 'Content-Type: application/json' -d "$2" "$URL$1" >/dev/null \
+    || { echo "conformance: POST $1 failed" >&2; exit 1; }
+}
+post /redfish/v1/Storage/default-pool/Volumes '{"Name": "base.qcow2", "CapacityBytes": 16777216}'
+post /redfish/v1/Oem/Redfin/Images '{"Id": "base", "Volume": "/redfish/v1/Storage/default-pool/Volumes/base.qcow2"}'
+post /redfish/v1/Oem/Redfin/Profiles '{"Id": "small", "ProcessorCount": 1, "MemoryMiB": 256, "DiskCapacityBytes": 16777216}'
+post /redfish/v1/Systems '{"Name": "composed-1", "Oem": {"Redfin": {"Profile": "small", "Image": "base"}}}'
 
 status=0
 OUT_DIR=$OUT/gated TOOLS="service interop usecase" UCC_TESTS="AccountManagement PowerControl BootOverride QueryParameters" TOOL_TIMEOUT=900 \

@@ -383,7 +383,7 @@ pub fn with_boot_order(xml: &str, order: &[String]) -> Result<String, DomainXmlE
     Ok(out)
 }
 
-fn xml_escape(s: &str) -> String {
+pub fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -520,6 +520,87 @@ pub fn cd_drive(target: &str, source: Option<&str>) -> String {
     )
 }
 
+/// A virtio disk element for a pool volume at `disk.path`.
+pub fn volume_disk(target: &str, disk: &crate::model::NewDisk) -> String {
+    format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='{}'/><source file='{}'/>\
+         <target dev='{target}' bus='virtio'/></disk>",
+        disk.format.as_str(),
+        xml_escape(&disk.path)
+    )
+}
+
+/// The definition of a composed system: `domain_type` `qemu` (TCG, q35) or
+/// `test` (libvirt's test driver), its disks on virtio (`vda` first, the boot
+/// disk), one NIC, a serial console (logged to a file when asked), VNC on
+/// 127.0.0.1 and an empty SATA CD drive for virtual media.
+pub fn new_domain(s: &crate::model::NewSystem, domain_type: &str) -> String {
+    let mut x = String::new();
+    x.push_str(&format!("<domain type='{}'>\n", xml_escape(domain_type)));
+    x.push_str(&format!("  <name>{}</name>\n", xml_escape(&s.name)));
+    x.push_str(&format!("  <uuid>{}</uuid>\n", xml_escape(&s.id)));
+    x.push_str("  <description>Composed by Redfin</description>\n");
+    x.push_str(&format!("  <memory unit='MiB'>{}</memory>\n", s.memory_mib));
+    x.push_str(&format!("  <vcpu>{}</vcpu>\n", s.vcpus));
+    let uefi = s.firmware == BootMode::UEFI;
+    let qemu = domain_type == "qemu";
+    x.push_str(if uefi {
+        "  <os firmware='efi'>\n"
+    } else {
+        "  <os>\n"
+    });
+    if qemu {
+        x.push_str("    <type arch='x86_64' machine='q35'>hvm</type>\n");
+    } else {
+        x.push_str("    <type arch='x86_64'>hvm</type>\n");
+    }
+    if uefi {
+        x.push_str("    <firmware><feature enabled='no' name='enrolled-keys'/><feature enabled='no' name='secure-boot'/></firmware>\n");
+    }
+    match &s.direct_boot {
+        Some(k) => {
+            x.push_str(&format!("    <kernel>{}</kernel>\n", xml_escape(&k.kernel)));
+            if let Some(i) = &k.initrd {
+                x.push_str(&format!("    <initrd>{}</initrd>\n", xml_escape(i)));
+            }
+            if let Some(c) = &k.cmdline {
+                x.push_str(&format!("    <cmdline>{}</cmdline>\n", xml_escape(c)));
+            }
+        }
+        None => x.push_str("    <boot dev='hd'/>\n    <boot dev='cdrom'/>\n    <boot dev='network'/>\n"),
+    }
+    x.push_str("  </os>\n  <features><acpi/><apic/></features>\n  <clock offset='utc'/>\n");
+    x.push_str("  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n  <on_crash>destroy</on_crash>\n");
+    x.push_str("  <devices>\n");
+    for (i, d) in s.disks.iter().enumerate() {
+        let target = format!("vd{}", char::from(b'a' + (i as u8 % 26)));
+        x.push_str(&format!("    {}\n", volume_disk(&target, d)));
+    }
+    x.push_str("    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>\n");
+    match s.network.as_deref() {
+        None => x.push_str("    <interface type='user'><model type='virtio'/></interface>\n"),
+        Some("") => {}
+        Some(n) => x.push_str(&format!(
+            "    <interface type='network'><source network='{}'/><model type='virtio'/></interface>\n",
+            xml_escape(n)
+        )),
+    }
+    if qemu {
+        match &s.console_log {
+            Some(log) => x.push_str(&format!(
+                "    <serial type='pty'><log file='{}' append='off'/><target port='0'/></serial>\n",
+                xml_escape(log)
+            )),
+            None => x.push_str("    <serial type='pty'><target port='0'/></serial>\n"),
+        }
+        x.push_str("    <console type='pty'><target type='serial' port='0'/></console>\n");
+        x.push_str("    <graphics type='vnc' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>\n");
+        x.push_str("    <video><model type='vga'/></video>\n    <memballoon model='none'/>\n");
+    }
+    x.push_str("  </devices>\n</domain>\n");
+    x
+}
+
 /// The whole definition with `element` added as the last device, for drivers
 /// that cannot attach a device to a stored definition (libvirt's test driver).
 pub fn with_device(xml: &str, element: &str) -> Result<String, DomainXmlError> {
@@ -538,6 +619,19 @@ pub fn with_device(xml: &str, element: &str) -> Result<String, DomainXmlError> {
         let close = range.end - "</devices>".len();
         out.insert_str(close, element);
     }
+    Ok(out)
+}
+
+/// The whole definition without the `<disk>` whose target is `target`.
+pub fn without_disk(xml: &str, target: &str) -> Result<String, DomainXmlError> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| DomainXmlError(e.to_string()))?;
+    let disk = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("disk"))
+        .find(|n| child(*n, "target").and_then(|t| t.attribute("dev")) == Some(target))
+        .ok_or_else(|| DomainXmlError(format!("no disk {target}")))?;
+    let mut out = xml.to_owned();
+    out.replace_range(disk.range(), "");
     Ok(out)
 }
 
@@ -859,5 +953,53 @@ mod tests {
         let d = parse(socket).expect("parses");
         assert_eq!(d.consoles.vnc.and_then(|g| g.port), None);
         assert!(!d.consoles.serial);
+    }
+
+    #[test]
+    fn composed_domains_read_back_as_defined() {
+        let s = crate::model::NewSystem {
+            id: "3d0c56a4-6a0e-4b8f-9a51-0c1f5d0c9e21".into(),
+            name: "web<1>".into(),
+            vcpus: 2,
+            memory_mib: 512,
+            firmware: BootMode::UEFI,
+            disks: vec![crate::model::NewDisk {
+                path: "/p/web-1-disk0.qcow2".into(),
+                format: crate::model::VolumeFormat::Qcow2,
+            }],
+            network: Some("default".into()),
+            direct_boot: None,
+            console_log: Some("/var/log/c/web-1.log".into()),
+        };
+        let xml = new_domain(&s, "qemu");
+        let d = parse(&xml).expect("parses");
+        assert_eq!(d.name, "web<1>");
+        assert_eq!(d.uuid, s.id);
+        assert_eq!((d.vcpus, d.memory_kib), (2, 512 * 1024));
+        assert_eq!(d.firmware.mode, BootMode::UEFI);
+        assert_eq!(d.drives[0].id, "vda");
+        assert_eq!(d.drives[0].source.as_deref(), Some("/p/web-1-disk0.qcow2"));
+        assert_eq!(d.drives[1].kind, DriveKind::Cdrom);
+        // libvirt gives the NIC its MAC address when it defines the domain.
+        assert!(xml.contains("<interface type='network'><source network='default'/>"));
+        assert!(d.consoles.serial);
+        assert!(xml.contains("<log file='/var/log/c/web-1.log' append='off'/>"));
+        let kernel = crate::model::NewSystem {
+            direct_boot: Some(crate::model::DirectBoot {
+                kernel: "/k/vmlinuz".into(),
+                initrd: Some("/k/initrd".into()),
+                cmdline: Some("console=ttyS0".into()),
+            }),
+            network: Some(String::new()),
+            firmware: BootMode::Legacy,
+            ..s
+        };
+        let test_xml = new_domain(&kernel, "test");
+        assert!(!test_xml.contains("<interface"));
+        let d = parse(&test_xml).expect("parses");
+        assert!(d.direct_kernel_boot);
+        assert_eq!(d.firmware.mode, BootMode::Legacy);
+        let stripped = without_disk(&new_domain(&kernel, "test"), "vda").expect("removes");
+        assert!(!stripped.contains("web-1-disk0"));
     }
 }

@@ -184,7 +184,9 @@ impl Endpoint {
         }
         let mut parts = path.split('/').skip(3);
         match parts.next() {
-            Some("UpdateService" | "CertificateService") => false,
+            // The appliance's firmware, certificates, storage pools and
+            // composition catalog belong to the aggregate endpoint.
+            Some("UpdateService" | "CertificateService" | "Storage" | "Oem") => false,
             Some("Systems" | "Managers" | "Chassis") => parts
                 .next()
                 .is_none_or(|id| id.is_empty() || id == self.system_id),
@@ -289,6 +291,7 @@ pub async fn decorate(req: &Request, endpoint: &Endpoint, template: &str, body: 
         if let Some(o) = body.as_object_mut() {
             o.remove("UpdateService");
             o.remove("CertificateService");
+            o.remove("Storage");
         }
     }
     match endpoint.persona {
@@ -553,6 +556,8 @@ mod tests {
         assert!(!ep.in_scope("/redfish/v1/Managers/BMC"));
         assert!(ep.in_scope("/redfish/v1/Systems"));
         assert!(!ep.in_scope("/redfish/v1/UpdateService/FirmwareInventory"));
+        assert!(!ep.in_scope("/redfish/v1/Storage/default/Volumes"));
+        assert!(!ep.in_scope("/redfish/v1/Oem/Redfin/Profiles"));
     }
 
     #[test]

@@ -47,6 +47,7 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
         },
         "Systems": link("/redfish/v1/Systems"),
         "Chassis": link("/redfish/v1/Chassis"),
+        "Storage": link("/redfish/v1/Storage"),
         "Managers": link("/redfish/v1/Managers"),
         "SessionService": link("/redfish/v1/SessionService"),
         "AccountService": link("/redfish/v1/AccountService"),
@@ -64,6 +65,7 @@ async fn get_odata(_req: Request) -> Result<Reply, RedfishError> {
     let sets = [
         ("Systems", "/redfish/v1/Systems"),
         ("Chassis", "/redfish/v1/Chassis"),
+        ("Storage", "/redfish/v1/Storage"),
         ("Managers", "/redfish/v1/Managers"),
         ("SessionService", "/redfish/v1/SessionService"),
         ("AccountService", "/redfish/v1/AccountService"),

@@ -18,7 +18,9 @@ use crate::schemas;
 pub fn routes() -> Vec<Route> {
     vec![
         route!(GET "/redfish/v1/Systems", Required::LOGIN, get_system_collection),
+        route!(POST "/redfish/v1/Systems", Required::CONFIGURE_COMPONENTS, post_system),
         route!(GET "/redfish/v1/Systems/{id}", Required::LOGIN, get_system),
+        route!(DELETE "/redfish/v1/Systems/{id}", Required::CONFIGURE_COMPONENTS, delete_system),
         route!(PATCH "/redfish/v1/Systems/{id}", Required::CONFIGURE_COMPONENTS, patch_system),
         route!(GET "/redfish/v1/Systems/{id}/BootOptions", Required::LOGIN, get_boot_option_collection),
         route!(GET "/redfish/v1/Systems/{id}/BootOptions/{option}", Required::LOGIN, get_boot_option),
@@ -119,6 +121,7 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
     let settings = req.app.store.system_settings(s.id.clone()).await?;
     let targets: Vec<&str> = allowable_targets(&s).iter().map(|t| t.as_str()).collect();
     let (graphical_console, serial_console) = super::consoles::system_properties(&req, &s);
+    let composed = req.app.store.composed_system(s.id.clone()).await?;
     let mut body = json!({
         "@odata.id": uri,
         "@odata.type": schemas::COMPUTER_SYSTEM.odata_type(),
@@ -130,7 +133,7 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "Manufacturer": "Redfin",
         "Model": format!("Virtual Machine ({})", if s.machine.is_empty() { &s.architecture } else { &s.machine }),
         "PowerState": power_state_json(&s),
-        "Status": system_status(&s),
+        "Status": composed_status(&s, composed.as_ref()),
         "ProcessorSummary": {
             "Count": 1,
             "LogicalProcessorCount": s.processor_count,
@@ -187,7 +190,124 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
             o.remove("EthernetInterfaces");
         }
     }
+    if let Some(c) = &composed {
+        let mut composition = json!({ "State": c.state, "Message": c.message });
+        // The catalog is the aggregate endpoint's; a VM's own BMC does not link it.
+        if req.endpoint.is_none() {
+            composition["Profile"] = link(&format!("{}/{}", super::composition::PROFILES, c.profile));
+            composition["Image"] = json!(c
+                .image
+                .as_ref()
+                .map(|i| link(&format!("{}/{i}", super::composition::IMAGES))));
+        }
+        body["Oem"] = json!({ "Redfin": { "Composition": composition } });
+    }
     Ok(Reply::ok(body))
+}
+
+/// `Status` of a system, with the life cycle of a composed one: `Starting`
+/// while it is created, `Disabled` while it is deleted, and `Critical`
+/// health with the reason in `Conditions` when composing it failed.
+fn composed_status(s: &ComputerSystem, composed: Option<&crate::store::ComposedRecord>) -> Value {
+    let mut status = system_status(s);
+    let Some(c) = composed else {
+        return status;
+    };
+    match c.state.as_str() {
+        crate::composition::CREATING => status["State"] = json!("Starting"),
+        crate::composition::DELETING => status["State"] = json!("Disabled"),
+        crate::composition::ERROR => {
+            status["Health"] = json!("Critical");
+            status["HealthRollup"] = json!("Critical");
+            status["Conditions"] = json!([{
+                "MessageId": crate::registries::message_id(&crate::registries::base::GENERAL_ERROR),
+                "Message": c.message,
+                "Severity": "Critical",
+            }]);
+        }
+        _ => {}
+    }
+    status
+}
+
+/// POST `{"Name", "Oem": {"Redfin": {"Profile", "Image"?, "BmcAddress"?}}}`:
+/// composes a system from a profile and an image (each by id or URI).
+async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
+    // One VM's BMC does not make or remove VMs: composition is the appliance's.
+    if req.endpoint.is_some() {
+        return Err(RedfishError::method_not_allowed("GET, HEAD".into()));
+    }
+    let mut body = Fields::parse(&req.body, Context::Resource)?;
+    let name = body.string("Name")?;
+    let name = body.required("Name", name)?;
+    let mut oem = body
+        .object("Oem")?
+        .ok_or_else(|| RedfishError::property_missing("Oem/Redfin/Profile"))?;
+    let mut redfin = oem
+        .object("Redfin")?
+        .ok_or_else(|| RedfishError::property_missing("Oem/Redfin/Profile"))?;
+    let profile = redfin.string("Profile")?;
+    let profile = redfin.required("Profile", profile)?;
+    let image = redfin.string("Image")?;
+    let bmc_address = redfin.string("BmcAddress")?;
+    redfin.finish()?;
+    oem.finish()?;
+    body.finish()?;
+    if !crate::composition::valid_system_name(&name) {
+        return Err(RedfishError::property_value_incorrect(
+            "Name",
+            &name,
+            "A system name has letters, digits, '-', '_' and '.' only (at most 64, not starting with '-' or '.').",
+        ));
+    }
+    let profile_id = profile.rsplit('/').next().unwrap_or_default().to_owned();
+    let profile = super::composition::profile(&req, &profile_id)
+        .await
+        .map_err(|_| RedfishError::property_value_not_in_list(&profile, "Oem/Redfin/Profile"))?;
+    let image = match image {
+        None => None,
+        Some(i) => {
+            let id = i.rsplit('/').next().unwrap_or_default().to_owned();
+            Some(
+                super::composition::image(&req, &id)
+                    .await
+                    .map_err(|_| RedfishError::property_value_not_in_list(&i, "Oem/Redfin/Image"))?,
+            )
+        }
+    };
+    if profile.persona.is_some() && bmc_address.is_none() {
+        return Err(
+            RedfishError::property_missing("Oem/Redfin/BmcAddress").with_resolution(
+                "The profile gives the system its own BMC endpoint: give its ADDRESS:PORT in BmcAddress.",
+            ),
+        );
+    }
+    let id = crate::composition::compose(
+        &req.app,
+        crate::composition::ComposeRequest {
+            name,
+            profile,
+            image,
+            bmc_address,
+        },
+    )
+    .await?;
+    let uri = format!("{SYSTEMS}/{id}");
+    req.params = vec![id];
+    match get_system(req).await? {
+        Reply::Json { body, .. } => Ok(Reply::created(&uri, body)),
+        other => Ok(other),
+    }
+}
+
+/// DELETE of a composed system: it must be off (ForceOff it first); its
+/// definition and the volumes made for it are removed.
+async fn delete_system(req: Request) -> Result<Reply, RedfishError> {
+    if req.endpoint.is_some() {
+        return Err(RedfishError::method_not_allowed("GET, HEAD, PATCH".into()));
+    }
+    crate::composition::decompose(&req.app, req.param(0)).await?;
+    Ok(Reply::NoContent)
 }
 
 fn boot_mode_name(m: BootMode) -> &'static str {

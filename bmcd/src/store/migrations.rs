@@ -23,6 +23,36 @@ const CONSOLE_TOKENS: &str = "CREATE TABLE console_tokens (
     );
     CREATE INDEX console_tokens_expiry ON console_tokens(expires);";
 
+/// The images catalog (base volumes), profiles (as JSON) and the systems
+/// bmcd composed, with their life cycle state and what they count against
+/// the quotas.
+const COMPOSITION: &str = "CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        pool TEXT NOT NULL,
+        volume TEXT NOT NULL,
+        os TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE profiles (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE composed_systems (
+        system_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        profile TEXT NOT NULL,
+        image TEXT,
+        state TEXT NOT NULL,
+        message TEXT NOT NULL,
+        vcpus INTEGER NOT NULL,
+        memory_mib INTEGER NOT NULL,
+        disk_bytes INTEGER NOT NULL,
+        volumes TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );";
+
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, settings
     "CREATE TABLE accounts (
@@ -160,6 +190,11 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 8: console tokens
     CONSOLE_TOKENS,
+    // 9: reserved for another branch's migration (replaced when it merges)
+    "-- reserved",
+    // 10: composition: the images catalog, profiles and composed systems with
+    // their life cycle state
+    COMPOSITION,
 ];
 
 /// The schema version this build writes.

@@ -1,8 +1,10 @@
 //! Durable state in SQLite: one thread owns the connection (WAL mode), async
 //! callers send it jobs and await the answer. `rusqlite` never leaves this module.
 
+mod composition;
 mod migrations;
 mod personas;
+pub use composition::{ComposedRecord, ImageRecord, ProfileRecord};
 pub use personas::{AttributeRecord, EndpointRecord, JobRecord};
 
 use std::path::Path;
