@@ -48,6 +48,8 @@ pub struct App {
     pub manager_resets: crate::manager_reset::ManagerResets,
     pub service: ServiceInfo,
     pub max_body_bytes: usize,
+    /// Request rate limits per client address and per user.
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// Serializes conditional writes (`If-Match`), so that of several writers
     /// holding the same ETag exactly one succeeds.
     pub conditional_writes: tokio::sync::Mutex<()>,
