@@ -345,8 +345,10 @@ impl std::error::Error for ConfigError {}
 
 pub const USAGE: &str = "\
 usage: bmcd [OPTIONS]
-       bmcd admin backup ARCHIVE [OPTIONS]    state database (consistent while bmcd runs),
+       bmcd admin backup ARCHIVE [--with-media] [OPTIONS]
+                                              state database (consistent while bmcd runs),
                                               configuration file and TLS files, in one archive
+                                              (--with-media: the virtual media cache too)
        bmcd admin restore ARCHIVE [--force] [OPTIONS]
                                               put them back (bmcd stopped; --force replaces an
                                               existing state database)
@@ -391,6 +393,8 @@ pub struct AdminCommand {
     pub archive: PathBuf,
     /// Restore over an existing state database.
     pub force: bool,
+    /// Back up the virtual media cache too (`STATE_DIR/media`, images).
+    pub with_media: bool,
     /// The `--config FILE` among the options (backed up, or restored there).
     pub config_file: Option<PathBuf>,
     /// The options, read as for a run (after a restore has put the
@@ -418,12 +422,17 @@ impl AdminCommand {
             }
         };
         let mut force = false;
+        let mut with_media = false;
         let mut config_file = None;
         let mut rest = Vec::new();
         let mut it = args[2..].iter();
         while let Some(a) = it.next() {
             if a == "--force" && action == AdminAction::Restore {
                 force = true;
+                continue;
+            }
+            if a == "--with-media" && action == AdminAction::Backup {
+                with_media = true;
                 continue;
             }
             if let Some(v) = a.strip_prefix("--config=") {
@@ -443,6 +452,7 @@ impl AdminCommand {
             action,
             archive,
             force,
+            with_media,
             config_file,
             args: rest,
         })
@@ -827,6 +837,7 @@ mod tests {
                 action: AdminAction::Restore,
                 archive: PathBuf::from("/tmp/b.tar"),
                 force: true,
+                with_media: false,
                 config_file: Some(PathBuf::from("/etc/bmcd.toml")),
                 args: args(&["--config", "/etc/bmcd.toml", "--state-dir=/s"]),
             })

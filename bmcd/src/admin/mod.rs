@@ -9,7 +9,7 @@
 //! - `state/...`: the other files of the state directory that are state (the
 //!   HTTPS certificate and key under `tls/`, ...), not the media cache, the
 //!   firmware work directory or the firmware bank record, which belong to
-//!   this machine's disks;
+//!   this machine's disks (`--with-media` adds the media cache);
 //! - `config/bmcd.toml`: the configuration file, when `--config` named one;
 //! - `external/cert`, `external/key`: a configured certificate and key that
 //!   live outside the state directory, restored to their paths.
@@ -45,8 +45,6 @@ const NOT_STATE: &[&str] = &[
     "firmware.json",
     "console.sock",
 ];
-/// Largest file a backup holds (the database included).
-const MAX_FILE: u64 = 4 << 30;
 
 /// The lock of a running bmcd on its state directory.
 pub struct StateLock {
@@ -98,9 +96,10 @@ pub struct ManifestFile {
     pub path: Option<PathBuf>,
 }
 
-/// A file of a backup and its contents.
-pub type ArchivedFile = (ManifestFile, Vec<u8>);
+/// A file of a backup and where it is in the archive.
+pub type ArchivedFile = (ManifestFile, Span);
 
+#[cfg(test)]
 fn sha256_hex(data: &[u8]) -> String {
     digest::digest(&digest::SHA256, data)
         .as_ref()
@@ -129,7 +128,7 @@ pub fn run(cmd: &AdminCommand) -> Result<String, String> {
     match cmd.action {
         AdminAction::Backup => {
             let config = config_of(&cmd.args)?;
-            let m = backup(&config, cmd.config_file.as_deref(), &cmd.archive)?;
+            let m = backup(&config, cmd.config_file.as_deref(), &cmd.archive, cmd.with_media)?;
             Ok(format!(
                 "bmcd: backup of {} written to {} (schema version {}, {} files)",
                 config.state_dir.display(),
@@ -143,8 +142,8 @@ pub fn run(cmd: &AdminCommand) -> Result<String, String> {
 }
 
 /// The state files to back up: relative paths under `dir`, sorted.
-fn state_files(dir: &Path) -> Result<Vec<String>, String> {
-    fn walk(root: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), String> {
+fn state_files(dir: &Path, with_media: bool) -> Result<Vec<String>, String> {
+    fn walk(root: &Path, rel: &str, with_media: bool, out: &mut Vec<String>) -> Result<(), String> {
         let here = if rel.is_empty() {
             root.to_owned()
         } else {
@@ -154,7 +153,7 @@ fn state_files(dir: &Path) -> Result<Vec<String>, String> {
         for entry in entries {
             let entry = entry.map_err(|e| format!("{}: {e}", here.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if rel.is_empty() && NOT_STATE.contains(&name.as_str()) {
+            if rel.is_empty() && NOT_STATE.contains(&name.as_str()) && !(with_media && name == "media") {
                 continue;
             }
             let child = if rel.is_empty() {
@@ -164,7 +163,7 @@ fn state_files(dir: &Path) -> Result<Vec<String>, String> {
             };
             let kind = entry.file_type().map_err(|e| format!("{child}: {e}"))?;
             if kind.is_dir() {
-                walk(root, &child, out)?;
+                walk(root, &child, with_media, out)?;
             } else if kind.is_file() {
                 out.push(child);
             }
@@ -172,13 +171,37 @@ fn state_files(dir: &Path) -> Result<Vec<String>, String> {
         Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, "", &mut out)?;
+    walk(dir, "", with_media, &mut out)?;
     out.sort();
     Ok(out)
 }
 
+/// SHA-256 (hex) and size of a file, read in pieces.
+fn hash_file(path: &Path) -> Result<(String, u64), String> {
+    use std::io::Read as _;
+    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+        size += n as u64;
+    }
+    let hex = ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, size))
+}
+
 /// Writes the backup archive of `config`'s state (and `config_file`) to `archive`.
-pub fn backup(config: &Config, config_file: Option<&Path>, archive: &Path) -> Result<Manifest, String> {
+pub fn backup(
+    config: &Config,
+    config_file: Option<&Path>,
+    archive: &Path,
+    with_media: bool,
+) -> Result<Manifest, String> {
     let dir = &config.state_dir;
     let db = dir.join(DATABASE);
     if !db.exists() {
@@ -187,41 +210,53 @@ pub fn backup(config: &Config, config_file: Option<&Path>, archive: &Path) -> Re
     // The snapshot goes next to the archive, and is removed afterwards.
     let snapshot = archive.with_extension(format!("snapshot-{}.sqlite3", std::process::id()));
     let _ = std::fs::remove_file(&snapshot);
-    let schema_version = crate::store::snapshot(&db, &snapshot).map_err(|e| format!("snapshot: {e}"));
-    let db_bytes = schema_version
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|_| std::fs::read(&snapshot).map_err(|e| format!("snapshot: {e}")));
+    let result = crate::store::snapshot(&db, &snapshot)
+        .map_err(|e| format!("snapshot: {e}"))
+        .and_then(|schema_version| {
+            write_backup(
+                config,
+                config_file,
+                archive,
+                with_media,
+                &snapshot,
+                schema_version,
+            )
+        });
     let _ = std::fs::remove_file(&snapshot);
-    let (schema_version, db_bytes) = (schema_version?, db_bytes?);
+    result
+}
 
-    let mut files: Vec<ArchivedFile> = Vec::new();
-    let mut add = |name: String, data: Vec<u8>, path: Option<PathBuf>| {
-        files.push((
-            ManifestFile {
-                name,
-                sha256: sha256_hex(&data),
-                size: data.len() as u64,
-                path,
-            },
-            data,
-        ));
-    };
-    add(format!("state/{DATABASE}"), db_bytes, None);
-    for rel in state_files(dir)? {
-        let p = dir.join(&rel);
-        let data = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        add(format!("state/{rel}"), data, None);
+fn write_backup(
+    config: &Config,
+    config_file: Option<&Path>,
+    archive: &Path,
+    with_media: bool,
+    snapshot: &Path,
+    schema_version: i64,
+) -> Result<Manifest, String> {
+    let dir = &config.state_dir;
+    let mut sources: Vec<(String, PathBuf, Option<PathBuf>)> =
+        vec![(format!("state/{DATABASE}"), snapshot.to_owned(), None)];
+    for rel in state_files(dir, with_media)? {
+        sources.push((format!("state/{rel}"), dir.join(&rel), None));
     }
     if let Some(cf) = config_file {
-        let data = std::fs::read(cf).map_err(|e| format!("{}: {e}", cf.display()))?;
-        add("config/bmcd.toml".into(), data, Some(cf.to_owned()));
+        sources.push(("config/bmcd.toml".into(), cf.to_owned(), Some(cf.to_owned())));
     }
     for (name, path) in [("external/cert", &config.cert), ("external/key", &config.key)] {
         if let Some(p) = path.as_ref().filter(|p| !p.starts_with(dir)) {
-            let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            add(name.into(), data, Some(p.clone()));
+            sources.push((name.into(), p.clone(), Some(p.clone())));
         }
+    }
+    let mut files = Vec::with_capacity(sources.len());
+    for (name, src, path) in &sources {
+        let (sha256, size) = hash_file(src)?;
+        files.push(ManifestFile {
+            name: name.clone(),
+            sha256,
+            size,
+            path: path.clone(),
+        });
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -229,7 +264,7 @@ pub fn backup(config: &Config, config_file: Option<&Path>, archive: &Path) -> Re
         bmcd_version: crate::VERSION.into(),
         schema_version,
         created: now(),
-        files: files.iter().map(|(m, _)| m.clone()).collect(),
+        files,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
 
@@ -247,8 +282,8 @@ pub fn backup(config: &Config, config_file: Option<&Path>, archive: &Path) -> Re
         );
         let t = manifest.created;
         tar::append(&mut out, "manifest.json", &manifest_json, t)?;
-        for (m, data) in &files {
-            tar::append(&mut out, &m.name, data, t)?;
+        for (m, (_, src, _)) in manifest.files.iter().zip(&sources) {
+            tar::append_file(&mut out, &m.name, src, m.size, t)?;
         }
         tar::finish(&mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
@@ -262,9 +297,39 @@ pub fn backup(config: &Config, config_file: Option<&Path>, archive: &Path) -> Re
     Ok(manifest)
 }
 
-/// The archive's manifest and files, checked: format, hashes, and a schema
-/// this bmcd can read (the same or older).
-pub fn read_archive(archive: &Path) -> Result<(Manifest, Vec<ArchivedFile>), String> {
+/// A backup opened and checked: format, hashes, and a schema this bmcd can
+/// read (the same or older).
+pub struct Backup {
+    pub manifest: Manifest,
+    file: File,
+    /// Each manifest entry and where its contents are in the archive.
+    pub files: Vec<ArchivedFile>,
+}
+
+impl Backup {
+    /// A small file's contents.
+    pub fn read(&self, span: Span) -> Result<Vec<u8>, String> {
+        package::read_span(&self.file, span, 16 << 20).map_err(|e| e.to_string())
+    }
+
+    /// Copies a file out of the archive to `path` (through a temporary file).
+    fn extract(&self, span: Span, path: &Path) -> Result<(), String> {
+        use std::os::unix::fs::FileExt as _;
+        write_with(path, |out| {
+            let mut buf = vec![0u8; 64 << 10];
+            let mut done = 0u64;
+            while done < span.len {
+                let n = buf.len().min((span.len - done) as usize);
+                self.file.read_exact_at(&mut buf[..n], span.offset + done)?;
+                out.write_all(&buf[..n])?;
+                done += n as u64;
+            }
+            Ok(())
+        })
+    }
+}
+
+pub fn read_archive(archive: &Path) -> Result<Backup, String> {
     let file = File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let entries = package::tar_tree(&file, Span { offset: 0, len })
@@ -297,8 +362,8 @@ pub fn read_archive(archive: &Path) -> Result<(Manifest, Vec<ArchivedFile>), Str
             .iter()
             .find(|e| e.name == m.name)
             .ok_or_else(|| format!("{} is in the manifest but not in the archive", m.name))?;
-        let data = package::read_span(&file, entry.data, MAX_FILE).map_err(|e| e.to_string())?;
-        if data.len() as u64 != m.size || sha256_hex(&data) != m.sha256 {
+        let sha = package::sha256_span(&file, entry.data, &|_| {}).map_err(|e| e.to_string())?;
+        if entry.data.len != m.size || !sha.eq_ignore_ascii_case(&m.sha256) {
             return Err(format!(
                 "{} does not match its manifest entry (damaged archive)",
                 m.name
@@ -310,15 +375,21 @@ pub fn read_archive(archive: &Path) -> Result<(Manifest, Vec<ArchivedFile>), Str
         if !ok_name {
             return Err(format!("unexpected file {} in the backup", m.name));
         }
-        files.push((m.clone(), data));
+        files.push((m.clone(), entry.data));
     }
     if !files.iter().any(|(m, _)| m.name == format!("state/{DATABASE}")) {
         return Err("the backup holds no state database".into());
     }
-    Ok((manifest, files))
+    Ok(Backup {
+        manifest,
+        file,
+        files,
+    })
 }
 
-fn write_file(path: &Path, data: &[u8]) -> Result<(), String> {
+/// Writes `path` through a temporary file beside it (mode 0600), creating
+/// missing directories (0700).
+fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
         use std::os::unix::fs::DirBuilderExt;
@@ -336,7 +407,7 @@ fn write_file(path: &Path, data: &[u8]) -> Result<(), String> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(data)?;
+        fill(&mut f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -347,14 +418,15 @@ fn write_file(path: &Path, data: &[u8]) -> Result<(), String> {
 }
 
 fn restore(cmd: &AdminCommand) -> Result<String, String> {
-    let (manifest, files) = read_archive(&cmd.archive)?;
+    let backup = read_archive(&cmd.archive)?;
+    let manifest = &backup.manifest;
     // The configuration file first: after a wipe it may be gone, and it names
     // the state directory.
     let mut notes = Vec::new();
-    if let Some((_, data)) = files.iter().find(|(m, _)| m.name == "config/bmcd.toml") {
+    if let Some((_, span)) = backup.files.iter().find(|(m, _)| m.name == "config/bmcd.toml") {
         match &cmd.config_file {
             Some(target) if !target.exists() || cmd.force => {
-                write_file(target, data)?;
+                backup.extract(*span, target)?;
                 notes.push(format!("configuration restored to {}", target.display()));
             }
             Some(target) => notes.push(format!(
@@ -392,12 +464,12 @@ fn restore(cmd: &AdminCommand) -> Result<String, String> {
             std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         }
     }
-    for (m, data) in &files {
+    for (m, span) in &backup.files {
         if let Some(rel) = m.name.strip_prefix("state/") {
-            write_file(&dir.join(rel), data)?;
+            backup.extract(*span, &dir.join(rel))?;
         } else if let (true, Some(target)) = (m.name.starts_with("external/"), &m.path) {
             if !target.exists() || cmd.force {
-                write_file(target, data)?;
+                backup.extract(*span, target)?;
             } else {
                 notes.push(format!("{} exists; kept", target.display()));
             }
@@ -442,6 +514,7 @@ mod tests {
             action,
             archive: archive.to_owned(),
             force,
+            with_media: false,
             config_file: None,
             args: vec!["--state-dir".into(), state.display().to_string()],
         }
@@ -464,10 +537,15 @@ mod tests {
         let archive = root.join("b.tar");
         let out = run(&admin(AdminAction::Backup, &archive, &state, false)).expect("backup");
         assert!(out.contains("written"), "{out}");
-        let (m, files) = read_archive(&archive).expect("reads");
-        assert_eq!(m.schema_version, crate::store::SCHEMA_VERSION);
-        let names: Vec<&str> = files.iter().map(|(f, _)| f.name.as_str()).collect();
+        let b = read_archive(&archive).expect("reads");
+        assert_eq!(b.manifest.schema_version, crate::store::SCHEMA_VERSION);
+        let names: Vec<&str> = b.files.iter().map(|(f, _)| f.name.as_str()).collect();
         assert_eq!(names, ["state/bmcd.sqlite3", "state/tls/https.crt"]);
+        let mut with_media = admin(AdminAction::Backup, &root.join("m.tar"), &state, false);
+        with_media.with_media = true;
+        run(&with_media).expect("backup with media");
+        let b = read_archive(&root.join("m.tar")).expect("reads");
+        assert!(b.files.iter().any(|(f, _)| f.name == "state/media/big.iso"));
 
         // Into the same, populated directory: refused without --force.
         let err = run(&admin(AdminAction::Restore, &archive, &state, false)).expect_err("refused");
@@ -490,8 +568,15 @@ mod tests {
     }
 
     fn rewrite_manifest(archive: &Path, edit: impl Fn(&mut Manifest)) {
-        let (mut m, files) = read_archive(archive).expect("reads");
+        let b = read_archive(archive).expect("reads");
+        let mut m = b.manifest.clone();
         edit(&mut m);
+        let contents: Vec<(String, Vec<u8>)> = b
+            .files
+            .iter()
+            .map(|(f, span)| (f.name.clone(), b.read(*span).expect("read")))
+            .collect();
+        drop(b);
         let mut out = File::create(archive).expect("create");
         tar::append(
             &mut out,
@@ -500,8 +585,8 @@ mod tests {
             0,
         )
         .expect("w");
-        for (f, data) in &files {
-            tar::append(&mut out, &f.name, data, 0).expect("w");
+        for (name, data) in &contents {
+            tar::append(&mut out, name, data, 0).expect("w");
         }
         tar::finish(&mut out).expect("w");
     }
@@ -514,7 +599,10 @@ mod tests {
         let archive = root.join("b.tar");
         run(&admin(AdminAction::Backup, &archive, &state, false)).expect("backup");
         rewrite_manifest(&archive, |m| m.schema_version = crate::store::SCHEMA_VERSION + 1);
-        let err = read_archive(&archive).expect_err("newer refused");
+        let err = match read_archive(&archive) {
+            Ok(_) => panic!("a newer schema must be refused"),
+            Err(e) => e,
+        };
         assert!(err.contains("newer than this bmcd"), "{err}");
 
         // An archive whose database is at an old schema is migrated forward.

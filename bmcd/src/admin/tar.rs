@@ -13,8 +13,45 @@ fn octal(field: &mut [u8], value: u64) {
     field[digits] = 0;
 }
 
-/// Appends one file.
+/// Appends one file held in memory.
 pub fn append<W: Write>(out: &mut W, name: &str, data: &[u8], mtime: u64) -> io::Result<()> {
+    header(out, name, data.len() as u64, mtime)?;
+    out.write_all(data)?;
+    pad(out, data.len() as u64)
+}
+
+/// Appends the file at `path`, which must still be `size` bytes long.
+pub fn append_file<W: Write>(
+    out: &mut W,
+    name: &str,
+    path: &std::path::Path,
+    size: u64,
+    mtime: u64,
+) -> io::Result<()> {
+    header(out, name, size, mtime)?;
+    let file = std::fs::File::open(path)?;
+    let copied = io::copy(&mut io::Read::take(file, size), out)?;
+    if copied != size {
+        return Err(io::Error::other(format!(
+            "{} changed while it was backed up",
+            path.display()
+        )));
+    }
+    pad(out, size)
+}
+
+fn pad<W: Write>(out: &mut W, size: u64) -> io::Result<()> {
+    let pad = (size.div_ceil(512) * 512 - size) as usize;
+    out.write_all(&vec![0u8; pad])
+}
+
+fn header<W: Write>(out: &mut W, name: &str, size: u64, mtime: u64) -> io::Result<()> {
+    if size >= 1 << 33 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("'{name}' is 8 GiB or larger, more than a ustar entry holds"),
+        ));
+    }
     let name_bytes = name.as_bytes();
     if name_bytes.is_empty() || name_bytes.len() > 100 {
         return Err(io::Error::new(
@@ -27,7 +64,7 @@ pub fn append<W: Write>(out: &mut W, name: &str, data: &[u8], mtime: u64) -> io:
     octal(&mut h[100..108], 0o600);
     octal(&mut h[108..116], 0);
     octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], data.len() as u64);
+    octal(&mut h[124..136], size);
     octal(&mut h[136..148], mtime);
     h[156] = b'0';
     h[257..263].copy_from_slice(b"ustar\0");
@@ -36,11 +73,7 @@ pub fn append<W: Write>(out: &mut W, name: &str, data: &[u8], mtime: u64) -> io:
     let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
     let text = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(text.as_bytes());
-    out.write_all(&h)?;
-    out.write_all(data)?;
-    let pad = data.len().div_ceil(512) * 512 - data.len();
-    out.write_all(&vec![0u8; pad])?;
-    Ok(())
+    out.write_all(&h)
 }
 
 /// Ends the archive (two zero blocks).
