@@ -15,35 +15,56 @@ use std::time::Duration;
 
 use crate::model::SystemStatistics;
 
-/// Upper bounds (seconds) of the latency histograms.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+/// Upper bounds of the latency histograms, in microseconds and as the `le`
+/// label. (Everything is counted and printed in integers: bmcd does not link
+/// float formatting for this.)
+const BUCKETS: [(u64, &str); 12] = [
+    (1_000, "0.001"),
+    (5_000, "0.005"),
+    (10_000, "0.01"),
+    (25_000, "0.025"),
+    (50_000, "0.05"),
+    (100_000, "0.1"),
+    (250_000, "0.25"),
+    (500_000, "0.5"),
+    (1_000_000, "1"),
+    (2_500_000, "2.5"),
+    (5_000_000, "5"),
+    (10_000_000, "10"),
 ];
+
+/// Nanoseconds as decimal seconds (`1.500000000`).
+fn seconds(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
 
 #[derive(Default, Clone)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
     count: u64,
-    sum: f64,
+    sum_ns: u64,
 }
 
 impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (bound, n) in BUCKETS.iter().zip(self.counts.iter_mut()) {
-            if seconds <= *bound {
+    fn observe(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        for ((bound, _), n) in BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if us <= *bound {
                 *n += 1;
             }
         }
         self.count += 1;
-        self.sum += seconds;
+        self.sum_ns = self
+            .sum_ns
+            .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
     fn write(&self, out: &mut String, name: &str, labels: &str) {
-        for (bound, n) in BUCKETS.iter().zip(self.counts.iter()) {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {n}");
+        for ((_, le), n) in BUCKETS.iter().zip(self.counts.iter()) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
         }
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", seconds(self.sum_ns));
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
     }
 }
@@ -119,14 +140,14 @@ pub fn record_request(method: &'static str, template: &'static str, status: u16,
         .unwrap_or_else(PoisonError::into_inner)
         .entry(template)
         .or_default()
-        .observe(elapsed.as_secs_f64());
+        .observe(elapsed);
 }
 
 /// Records one libvirt call (made on a worker thread) by operation name.
 pub fn record_libvirt(op: &'static str, elapsed: Duration, ok: bool) {
     let mut ops = REGISTRY.libvirt.lock().unwrap_or_else(PoisonError::into_inner);
     let entry = ops.entry(op).or_default();
-    entry.latency.observe(elapsed.as_secs_f64());
+    entry.latency.observe(elapsed);
     if !ok {
         entry.errors += 1;
     }
@@ -154,7 +175,8 @@ pub struct ProcessFacts {
     pub virtual_bytes: Option<u64>,
     pub open_fds: Option<u64>,
     pub max_fds: Option<u64>,
-    pub cpu_seconds: Option<f64>,
+    /// User and system CPU time in hundredths of a second.
+    pub cpu_ticks: Option<u64>,
 }
 
 pub fn process_facts() -> ProcessFacts {
@@ -177,19 +199,19 @@ pub fn process_facts() -> ProcessFacts {
     });
     // utime and stime (fields 14 and 15) in clock ticks, assumed 100 per second
     // (USER_HZ on every Linux architecture bmcd targets).
-    let cpu_seconds = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+    let cpu_ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
         let rest = s.rsplit_once(')')?.1;
         let f: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = f.get(11)?.parse().ok()?;
-        let stime: f64 = f.get(12)?.parse().ok()?;
-        Some((utime + stime) / 100.0)
+        let utime: u64 = f.get(11)?.parse().ok()?;
+        let stime: u64 = f.get(12)?.parse().ok()?;
+        Some(utime + stime)
     });
     ProcessFacts {
         resident_bytes,
         virtual_bytes,
         open_fds,
         max_fds,
-        cpu_seconds,
+        cpu_ticks,
     }
 }
 
@@ -317,43 +339,43 @@ pub fn render(process: &ProcessFacts, systems: Option<&[SystemStatistics]>) -> S
     );
     let _ = writeln!(out, "bmcd_libvirt_up {}", u8::from(systems.is_some()));
 
-    let gauges: [(&str, &str, Option<f64>); 5] = [
+    let gauges: [(&str, &str, Option<u64>); 4] = [
         (
             "process_resident_memory_bytes",
             "Resident memory size in bytes.",
-            process.resident_bytes.map(|v| v as f64),
+            process.resident_bytes,
         ),
         (
             "process_virtual_memory_bytes",
             "Virtual memory size in bytes.",
-            process.virtual_bytes.map(|v| v as f64),
+            process.virtual_bytes,
         ),
-        (
-            "process_open_fds",
-            "Open file descriptors.",
-            process.open_fds.map(|v| v as f64),
-        ),
+        ("process_open_fds", "Open file descriptors.", process.open_fds),
         (
             "process_max_fds",
             "Limit of open file descriptors.",
-            process.max_fds.map(|v| v as f64),
-        ),
-        (
-            "process_cpu_seconds_total",
-            "User and system CPU time in seconds.",
-            process.cpu_seconds,
+            process.max_fds,
         ),
     ];
     for (name, text, value) in gauges {
         if let Some(v) = value {
-            let kind = if name.ends_with("_total") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            help(&mut out, name, kind, text);
+            help(&mut out, name, "gauge", text);
             let _ = writeln!(out, "{name} {v}");
         }
+    }
+    if let Some(ticks) = process.cpu_ticks {
+        help(
+            &mut out,
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time in seconds.",
+        );
+        let _ = writeln!(
+            out,
+            "process_cpu_seconds_total {}.{:02}",
+            ticks / 100,
+            ticks % 100
+        );
     }
 
     if let Some(systems) = systems {
@@ -388,7 +410,7 @@ fn write_systems(out: &mut String, systems: &[SystemStatistics]) {
             out,
             "bmcd_system_cpu_seconds_total{{{}}} {}",
             id(s),
-            s.cpu_time_ns as f64 / 1e9
+            seconds(s.cpu_time_ns)
         );
     }
     help(
@@ -525,7 +547,9 @@ mod tests {
             "bmcd_http_request_duration_seconds_bucket{route=\"/redfish/v1/Systems/{id}\",le=\"0.005\"}"
         ));
         assert!(text.contains("bmcd_libvirt_call_errors_total{op=\"system\"}"));
-        assert!(text.contains("bmcd_system_cpu_seconds_total{system=\"u-1\",name=\"vm \\\"a\\\"\"} 1.5"));
+        assert!(
+            text.contains("bmcd_system_cpu_seconds_total{system=\"u-1\",name=\"vm \\\"a\\\"\"} 1.500000000")
+        );
         assert!(text.contains(
             "bmcd_system_disk_write_bytes_total{system=\"u-1\",name=\"vm \\\"a\\\"\",drive=\"vda\"} 20"
         ));
@@ -552,8 +576,8 @@ mod tests {
     #[test]
     fn histograms_are_cumulative() {
         let mut h = Histogram::default();
-        h.observe(0.002);
-        h.observe(3.0);
+        h.observe(Duration::from_millis(2));
+        h.observe(Duration::from_secs(3));
         assert_eq!(h.counts[0], 0);
         assert_eq!(h.counts[1], 1);
         assert_eq!(h.counts[BUCKETS.len() - 1], 2);

@@ -266,7 +266,7 @@ fn write_backup(
         created: now(),
         files,
     };
-    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    let manifest_json = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
 
     // Written beside the target and renamed, so a failed backup leaves no half archive.
     let partial = archive.with_extension("partial");
