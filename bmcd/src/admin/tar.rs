@@ -29,8 +29,18 @@ pub fn append_file<W: Write>(
     mtime: u64,
 ) -> io::Result<()> {
     header(out, name, size, mtime)?;
-    let file = std::fs::File::open(path)?;
-    let copied = io::copy(&mut io::Read::take(file, size), out)?;
+    // A plain loop: `io::copy` links its kernel-copy specializations.
+    let mut file = io::Read::take(std::fs::File::open(path)?, size);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut copied = 0u64;
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
     if copied != size {
         return Err(io::Error::other(format!(
             "{} changed while it was backed up",
