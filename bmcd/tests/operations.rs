@@ -230,6 +230,30 @@ fn health_ready_metrics_and_rate_limits() {
 }
 
 #[test]
+fn the_user_limit_is_per_account() {
+    let (dir, config) = setup(
+        "user-limit",
+        "rate-limit-user-rps = 1\nrate-limit-user-burst = 3\n",
+    );
+    let bmcd = Bmcd::start(&config);
+    ctl_ok(&bmcd.url, &["accounts", "add", "viewer1", "viewer-pass-1"]);
+    // The admin spends its burst of 3 (one went on the POST above) and is
+    // refused; the refill (one a second) cannot keep up with curl.
+    let admin = format!("admin:{PASSWORD}");
+    let mut statuses = Vec::new();
+    while statuses.len() < 10 && statuses.last() != Some(&429) {
+        statuses.push(bmcd.curl(&["-u", &admin], "/redfish/v1/Systems").0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let (status, text) = bmcd.curl(&["-u", "viewer1:viewer-pass-1"], "/redfish/v1/Systems");
+    assert_eq!(status, 200, "another account has its own bucket: {text}");
+    let (status, _) = bmcd.curl(&[], "/health");
+    assert_eq!(status, 200);
+    bmcd.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bmcctl_drives_the_common_tasks() {
     let (dir, config) = setup("ctl", "");
     let bmcd = Bmcd::start(&config);
