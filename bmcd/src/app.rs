@@ -50,6 +50,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Event subscriptions that may exist (`max-subscriptions`).
     pub max_subscriptions: usize,
+    /// Request rate limits per client address and per user.
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// Serializes conditional writes (`If-Match`), so that of several writers
     /// holding the same ETag exactly one succeeds.
     pub conditional_writes: tokio::sync::Mutex<()>,

@@ -69,6 +69,16 @@ pub struct Config {
     pub tls: TlsConfig,
     /// System composition: quotas and where new disks go (`[composition]`).
     pub composition: CompositionConfig,
+    /// Who may read `/metrics`.
+    pub metrics_auth: MetricsAuth,
+    /// Requests per second (and burst) per client address; 0: no limit.
+    pub rate_limit_address_rps: u32,
+    pub rate_limit_address_burst: u32,
+    /// Requests per second (and burst) per authenticated user; 0: no limit.
+    pub rate_limit_user_rps: u32,
+    pub rate_limit_user_burst: u32,
+    /// Client addresses and users tracked by each limit at most.
+    pub rate_limit_max_clients: usize,
 }
 
 /// Limits and defaults of system composition (`[composition]` in the TOML
@@ -108,6 +118,32 @@ struct FileComposition {
     max_disk_gib: Option<u64>,
     pool: Option<String>,
     console_log_dir: Option<PathBuf>,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAuth {
+    /// Any authenticated account (the Login privilege), like every Redfish read.
+    #[default]
+    Login,
+    /// Anyone who reaches the listener (for a scraper without credentials on
+    /// a trusted network).
+    None,
+}
+
+impl Config {
+    /// The two rate limits as [`crate::rate_limit::Rate`]s (burst 0: twice the rate).
+    pub fn rate_limits(&self) -> (crate::rate_limit::Rate, crate::rate_limit::Rate) {
+        let rate = |rps: u32, burst: u32| crate::rate_limit::Rate {
+            per_second: f64::from(rps),
+            burst: f64::from(if burst == 0 { rps.saturating_mul(2) } else { burst }),
+        };
+        (
+            rate(self.rate_limit_address_rps, self.rate_limit_address_burst),
+            rate(self.rate_limit_user_rps, self.rate_limit_user_burst),
+        )
+    }
 }
 
 /// Whether a TLS client must present a certificate.
@@ -296,6 +332,12 @@ impl Default for Config {
             firmware: None,
             tls: TlsConfig::default(),
             composition: CompositionConfig::default(),
+            metrics_auth: MetricsAuth::Login,
+            rate_limit_address_rps: 0,
+            rate_limit_address_burst: 0,
+            rate_limit_user_rps: 0,
+            rate_limit_user_burst: 0,
+            rate_limit_max_clients: 10_000,
         }
     }
 }
@@ -342,6 +384,12 @@ struct FileConfig {
     firmware: Option<FileFirmware>,
     tls: Option<FileTls>,
     composition: Option<FileComposition>,
+    metrics_auth: Option<MetricsAuth>,
+    rate_limit_address_rps: Option<u32>,
+    rate_limit_address_burst: Option<u32>,
+    rate_limit_user_rps: Option<u32>,
+    rate_limit_user_burst: Option<u32>,
+    rate_limit_max_clients: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,6 +413,13 @@ impl std::error::Error for ConfigError {}
 
 pub const USAGE: &str = "\
 usage: bmcd [OPTIONS]
+       bmcd admin backup ARCHIVE [--with-media] [OPTIONS]
+                                              state database (consistent while bmcd runs),
+                                              configuration file and TLS files, in one archive
+                                              (--with-media: the virtual media cache too)
+       bmcd admin restore ARCHIVE [--force] [OPTIONS]
+                                              put them back (bmcd stopped; --force replaces an
+                                              existing state database)
 
   --config FILE          TOML configuration file (keys as below, kebab-case)
   --listen ADDR:PORT     HTTPS listener (default 127.0.0.1:8443)
@@ -387,8 +442,89 @@ BMCD_CONSOLE_URL";
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Run(Box<Config>),
+    /// `bmcd admin backup|restore ARCHIVE [OPTIONS]`.
+    Admin(AdminCommand),
     Help,
     Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    Backup,
+    Restore,
+}
+
+/// An administrative command: it runs instead of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCommand {
+    pub action: AdminAction,
+    pub archive: PathBuf,
+    /// Restore over an existing state database.
+    pub force: bool,
+    /// Back up the virtual media cache too (`STATE_DIR/media`, images).
+    pub with_media: bool,
+    /// The `--config FILE` among the options (backed up, or restored there).
+    pub config_file: Option<PathBuf>,
+    /// The options, read as for a run (after a restore has put the
+    /// configuration file back) with [`Config::from_args`].
+    pub args: Vec<String>,
+}
+
+impl AdminCommand {
+    fn parse(args: &[String]) -> Result<AdminCommand, ConfigError> {
+        let action = match args.first().map(String::as_str) {
+            Some("backup") => AdminAction::Backup,
+            Some("restore") => AdminAction::Restore,
+            _ => {
+                return Err(ConfigError::Usage(
+                    "admin needs 'backup ARCHIVE' or 'restore ARCHIVE'".into(),
+                ))
+            }
+        };
+        let archive = match args.get(1) {
+            Some(a) if !a.starts_with("--") => PathBuf::from(a),
+            _ => {
+                return Err(ConfigError::Usage(
+                    "admin backup|restore needs an ARCHIVE file".into(),
+                ))
+            }
+        };
+        let mut force = false;
+        let mut with_media = false;
+        let mut config_file = None;
+        let mut rest = Vec::new();
+        let mut it = args[2..].iter();
+        while let Some(a) = it.next() {
+            if a == "--force" && action == AdminAction::Restore {
+                force = true;
+                continue;
+            }
+            if a == "--with-media" && action == AdminAction::Backup {
+                with_media = true;
+                continue;
+            }
+            if let Some(v) = a.strip_prefix("--config=") {
+                config_file = Some(PathBuf::from(v));
+            } else if a == "--config" {
+                let v = it
+                    .next()
+                    .ok_or_else(|| ConfigError::Usage("--config needs a value".into()))?;
+                config_file = Some(PathBuf::from(v));
+                rest.push(a.clone());
+                rest.push(v.clone());
+                continue;
+            }
+            rest.push(a.clone());
+        }
+        Ok(AdminCommand {
+            action,
+            archive,
+            force,
+            with_media,
+            config_file,
+            args: rest,
+        })
+    }
 }
 
 fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, ConfigError> {
@@ -419,7 +555,14 @@ impl Config {
             outbound_allow,
             log_retention
         );
-        take!(manager_reset, system_bmc_reset_s);
+        take!(manager_reset, system_bmc_reset_s, metrics_auth);
+        take!(
+            rate_limit_address_rps,
+            rate_limit_address_burst,
+            rate_limit_user_rps,
+            rate_limit_user_burst,
+            rate_limit_max_clients
+        );
         take!(
             max_connections_per_client,
             tls_handshake_timeout_s,
@@ -540,6 +683,9 @@ impl Config {
     /// Builds the configuration from arguments (without the program name), an
     /// environment lookup and the file system.
     pub fn from_args(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ConfigError> {
+        if args.first().map(String::as_str) == Some("admin") {
+            return AdminCommand::parse(&args[1..]).map(Command::Admin);
+        }
         let mut flags: Vec<(&str, &str)> = Vec::new();
         let mut config_file: Option<&str> = None;
         let mut it = args.iter();
@@ -626,6 +772,11 @@ impl Config {
                 "max-connections-per-client, tls-handshake-timeout-s, header-read-timeout-s, \
                  max-sessions, max-subscriptions and event-delivery-timeout-s must be at least 1"
                     .into(),
+            ));
+        }
+        if self.rate_limit_max_clients == 0 {
+            return Err(ConfigError::Invalid(
+                "rate-limit-max-clients must be at least 1".into(),
             ));
         }
         if self.log_retention < 1 {
@@ -876,6 +1027,66 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:1\"\n").expect("write");
         let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
         assert_eq!(c.composition, CompositionConfig::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn admin_commands_parse() {
+        let c = Config::from_args(
+            &args(&[
+                "admin",
+                "restore",
+                "/tmp/b.tar",
+                "--force",
+                "--config",
+                "/etc/bmcd.toml",
+                "--state-dir=/s",
+            ]),
+            &|_| None,
+        )
+        .expect("parses");
+        assert_eq!(
+            c,
+            Command::Admin(AdminCommand {
+                action: AdminAction::Restore,
+                archive: PathBuf::from("/tmp/b.tar"),
+                force: true,
+                with_media: false,
+                config_file: Some(PathBuf::from("/etc/bmcd.toml")),
+                args: args(&["--config", "/etc/bmcd.toml", "--state-dir=/s"]),
+            })
+        );
+        for bad in [
+            vec!["admin"],
+            vec!["admin", "backup"],
+            vec!["admin", "frob", "x"],
+            vec!["admin", "backup", "--force"],
+        ] {
+            assert!(Config::from_args(&args(&bad), &|_| None).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn metrics_and_rate_limit_keys() {
+        let dir = std::env::temp_dir().join(format!("bmcd-cfg4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bmcd.toml");
+        let path = file.to_str().expect("utf8");
+        std::fs::write(
+            &file,
+            "metrics-auth = \"none\"\nrate-limit-address-rps = 5\nrate-limit-user-rps = 2\nrate-limit-user-burst = 10\n",
+        )
+        .expect("write");
+        let c = run(Config::from_args(&args(&["--config", path]), &|_| None).expect("parses"));
+        assert_eq!(c.metrics_auth, MetricsAuth::None);
+        let (a, u) = c.rate_limits();
+        assert_eq!((a.per_second, a.burst), (5.0, 10.0));
+        assert_eq!((u.per_second, u.burst), (2.0, 10.0));
+        let d = Config::default();
+        assert_eq!(d.metrics_auth, MetricsAuth::Login);
+        assert!(d.rate_limits().0.is_off() && d.rate_limits().1.is_off());
+        std::fs::write(&file, "metrics-auth = \"open\"\n").expect("write");
+        assert!(Config::from_args(&args(&["--config", path]), &|_| None).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

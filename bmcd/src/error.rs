@@ -345,6 +345,22 @@ impl RedfishError {
         e
     }
 
+    /// 429: a rate limit refused the request. The Base registry has no
+    /// message of its own for it; `ServiceTemporarilyUnavailable` says the
+    /// same with the seconds to wait, which `Retry-After` repeats.
+    pub fn too_many_requests(retry_after: u32) -> RedfishError {
+        let mut e = RedfishError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Message::new(
+                &base::SERVICE_TEMPORARILY_UNAVAILABLE,
+                &[&retry_after.to_string()],
+            )
+            .resolution("Too many requests from this client or user; retry after the time given."),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn body(&self) -> Value {
         let (code, message) = match self.messages.first() {
             Some(first) => (first.id(), first.text()),

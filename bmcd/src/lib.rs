@@ -5,6 +5,7 @@
 //! resource family) -> domain model (`model`) -> hypervisor backend (`libvirt`,
 //! on its own threads). Durable state sits in SQLite (`store`), on its own thread.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod body;
@@ -22,10 +23,12 @@ pub mod libvirt;
 pub mod logs;
 pub mod manager_reset;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod personas;
 pub mod privilege;
+pub mod rate_limit;
 pub mod registries;
 pub mod resources;
 pub mod router;
@@ -81,6 +84,8 @@ pub struct Running {
     auth: Arc<Authority>,
     logs: Arc<logs::Logs>,
     app: Arc<App>,
+    /// Held while the service runs (released when `Running` is dropped).
+    _state_lock: admin::StateLock,
 }
 
 impl Running {
@@ -156,7 +161,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     .await?
     .map_err(|e| StartError(format!("state directory {}: {e}", state_dir.display())))?;
 
-    let db = state_dir.join("bmcd.sqlite3");
+    // One bmcd per state directory; `bmcd admin restore` checks the same lock.
+    let state_lock = blocking({
+        let dir = state_dir.clone();
+        move || admin::lock_state_dir(&dir)
+    })
+    .await?
+    .map_err(StartError)?;
+
+    let db = state_dir.join(admin::DATABASE);
     let store = blocking(move || Store::open(&db))
         .await?
         .map_err(start_err("state database"))?;
@@ -283,7 +296,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         firmware: Arc::clone(&firmware),
         events,
         logs: Arc::clone(&logs),
-        router: router::Router::new(router::all_routes()),
+        router: {
+            let mut routes = router::all_routes();
+            resources::operations::apply_metrics_auth(&mut routes, config.metrics_auth);
+            router::Router::new(routes)
+        },
         personas: personas::Routers::new(),
         endpoints,
         manager_resets: manager_reset::ManagerResets::new(Duration::from_secs(config.system_bmc_reset_s)),
@@ -297,6 +314,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         },
         max_body_bytes: config.max_body_bytes,
         max_subscriptions: config.max_subscriptions,
+        rate_limits: {
+            let (address, user) = config.rate_limits();
+            rate_limit::RateLimits::new(address, user, config.rate_limit_max_clients)
+        },
         conditional_writes: tokio::sync::Mutex::new(()),
         composition: composition::Composer::new(config.composition.clone()),
     });
@@ -394,5 +415,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         auth,
         logs: Arc::clone(&logs),
         app,
+        _state_lock: state_lock,
     })
 }

@@ -45,6 +45,18 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Admin(cmd)) => {
+            return match bmcd::admin::run(&cmd) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bmcd: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(Command::Version) => {
             println!("bmcd {}", bmcd::VERSION);
             return ExitCode::SUCCESS;

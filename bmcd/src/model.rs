@@ -205,6 +205,40 @@ pub struct SystemSummary {
     pub name: String,
 }
 
+/// What a system used, read from the hypervisor for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemStatistics {
+    pub id: String,
+    pub name: String,
+    /// Running or paused.
+    pub power_on: bool,
+    pub vcpus: u32,
+    /// CPU time used since the system started.
+    pub cpu_time_ns: u64,
+    pub memory_kib: u64,
+    pub max_memory_kib: u64,
+    /// Drives and interfaces the hypervisor reported counters for (running
+    /// systems only; a backend that cannot report them leaves these empty).
+    pub drives: Vec<DriveStatistics>,
+    pub interfaces: Vec<InterfaceStatistics>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveStatistics {
+    /// The drive's id (target device, as in `Storage`).
+    pub id: String,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceStatistics {
+    /// The interface's id (`NIC1`, ... as in `EthernetInterfaces`).
+    pub id: String,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
 /// One `EthernetInterface` of a system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthernetInterface {
@@ -545,6 +579,13 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// The reset types this backend can carry out.
     fn supported_reset_types(&self) -> &'static [ResetType];
+
+    /// Usage counters of every system (CPU time, memory, drive and network
+    /// bytes), for `/metrics`.
+    fn statistics(&self) -> BoxFuture<'_, Result<Vec<SystemStatistics>, HypervisorError>>;
+
+    /// A cheap round trip to the hypervisor, for readiness.
+    fn ping(&self) -> BoxFuture<'_, Result<(), HypervisorError>>;
 }
 
 #[cfg(test)]

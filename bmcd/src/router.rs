@@ -191,6 +191,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::virtual_media::routes());
     routes.extend(resources::bmc_endpoints::routes());
     routes.extend(resources::update_service::routes());
+    routes.extend(resources::operations::routes());
     routes
 }
 
@@ -365,7 +366,9 @@ mod tests {
         let router = Router::new(all_routes());
         let mut seen = std::collections::HashSet::new();
         for r in router.routes() {
-            assert!(r.path.starts_with("/redfish"), "{}", r.path);
+            // Besides the Redfish tree: the operations endpoints.
+            let operations = matches!(r.path, "/metrics" | "/health" | "/ready");
+            assert!(r.path.starts_with("/redfish") || operations, "{}", r.path);
             assert!(!r.path.ends_with('/'), "{}", r.path);
             assert!(
                 seen.insert((r.method.clone(), r.path)),
@@ -382,6 +385,8 @@ mod tests {
                     | ("GET", "/redfish/v1/$metadata")
                     | ("POST", "/redfish/v1/SessionService/Sessions")
                     | ("POST", "/redfish/v1/SessionService/Sessions/Members")
+                    | ("GET", "/health")
+                    | ("GET", "/ready")
             );
             assert_eq!(open, may_be_open, "{} {} open={open}", r.method, r.path);
         }

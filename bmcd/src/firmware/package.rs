@@ -276,6 +276,16 @@ fn c_string(field: &[u8]) -> String {
 
 /// The regular files of the tar archive in `span` (ustar, GNU or pax headers).
 pub fn tar_entries(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> {
+    read_tar(file, span, false)
+}
+
+/// Like [`tar_entries`], with files in relative subdirectories (`tls/https.crt`;
+/// no `..`, no absolute paths); directory entries are skipped.
+pub fn tar_tree(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> {
+    read_tar(file, span, true)
+}
+
+fn read_tar(file: &File, span: Span, nested: bool) -> Result<Vec<Entry>, PackageError> {
     let mut entries = Vec::new();
     let mut pos = 0u64;
     let mut header = [0u8; 512];
@@ -313,7 +323,12 @@ pub fn tar_entries(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> 
         let name = name.trim_start_matches("./").to_owned();
         match header[156] {
             b'0' | 0 => {
-                if name.contains('/') || name.is_empty() {
+                let bad_path = if nested {
+                    name.starts_with('/') || name.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+                } else {
+                    name.contains('/')
+                };
+                if bad_path || name.is_empty() {
                     return Err(PackageError::Malformed(format!(
                         "unexpected file '{name}' in the archive"
                     )));
@@ -336,7 +351,7 @@ pub fn tar_entries(file: &File, span: Span) -> Result<Vec<Entry>, PackageError> 
             }
             // pax extended headers, and the archive's own top directory.
             b'x' | b'g' => {}
-            b'5' if name.is_empty() || name == "." || name == "./" => {}
+            b'5' if name.is_empty() || name == "." || name == "./" || nested => {}
             t => {
                 return Err(PackageError::Malformed(format!(
                     "'{name}' is not a regular file (type '{}')",

@@ -268,11 +268,14 @@ async fn handle(
     caller: Caller,
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let _in_flight = crate::metrics::InFlight::start();
+    let started = std::time::Instant::now();
     let client = caller.address;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let head = method == Method::HEAD;
-    let outcome = dispatch(&app, endpoint.as_ref(), &caller, req).await;
+    let mut template = "unmatched";
+    let outcome = dispatch(&app, endpoint.as_ref(), &caller, req, &mut template).await;
     let (resp, user) = match outcome {
         Ok(d) => (
             render(&method, d.router, &d.path, d.reply, d.etag, d.if_none_match),
@@ -281,6 +284,12 @@ async fn handle(
         Err((e, user)) => (render_error(e, endpoint.as_deref()), user),
     };
     let status = resp.status();
+    crate::metrics::record_request(
+        crate::metrics::method_label(&method),
+        template,
+        status.as_u16(),
+        started.elapsed(),
+    );
     // Audited: every state-changing request of an authenticated caller, and
     // every login attempt. Anonymous noise is not, so it cannot push real
     // entries out of the retained window.
@@ -356,6 +365,7 @@ async fn dispatch<'a>(
     endpoint: Option<&Arc<Endpoint>>,
     caller: &Caller,
     req: hyper::Request<Incoming>,
+    template: &mut &'static str,
 ) -> Result<Dispatched<'a>, (RedfishError, Option<String>)> {
     let client = caller.address;
     let certificate_user = caller.certificate_user.as_deref();
@@ -372,6 +382,22 @@ async fn dispatch<'a>(
         _ => None,
     };
     let open = matches!(found, Some((route, _)) if route.required == Required::Open);
+    if let Some((route, _)) = &found {
+        *template = route.path;
+    }
+
+    // Rate limits: per address before anything else (login attempts
+    // included), per user once the caller is known. Probes are never limited.
+    let probe = matches!(*template, "/health" | "/ready");
+    if !probe {
+        app.rate_limits
+            .address
+            .check(&client.ip(), std::time::Instant::now())
+            .map_err(|secs| {
+                crate::metrics::record_rate_limited(crate::metrics::LimitedBy::Address);
+                (RedfishError::too_many_requests(secs), None)
+            })?;
+    }
 
     // Everything but the open routes needs a caller, even to learn that a URI
     // does not exist.
@@ -400,6 +426,15 @@ async fn dispatch<'a>(
     };
     let user = principal.as_ref().map(|p| p.user_name.clone());
     let fail = |e: RedfishError| (e, user.clone());
+    if let (Some(name), false) = (&user, probe) {
+        app.rate_limits
+            .user
+            .check(name, std::time::Instant::now())
+            .map_err(|secs| {
+                crate::metrics::record_rate_limited(crate::metrics::LimitedBy::User);
+                fail(RedfishError::too_many_requests(secs))
+            })?;
+    }
 
     let (route, params) = match found {
         Some(f) => f,

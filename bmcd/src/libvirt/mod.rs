@@ -22,8 +22,9 @@ use virt::domain::{Domain, DomainState};
 use virt::error::ErrorNumber;
 
 use crate::model::{
-    BoxFuture, ComputerSystem, Health, Hypervisor, HypervisorError, LifecycleEvent, NewDisk, NewSystem,
-    NewVolume, ResetType, StoragePool, SystemEvent, SystemSummary, Volume,
+    BoxFuture, ComputerSystem, DriveStatistics, Health, Hypervisor, HypervisorError, InterfaceStatistics,
+    LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType, StoragePool, SystemEvent, SystemStatistics,
+    SystemSummary, Volume,
 };
 use reset_plan::{cold_restart, reset_plan, Op, RunState};
 
@@ -150,8 +151,20 @@ impl LibvirtHypervisor {
         }
     }
 
-    /// Runs `f` on a worker thread and awaits its answer.
-    async fn call<T, F>(&self, f: F) -> Result<T, HypervisorError>
+    /// Runs `f` on a worker thread and awaits its answer; counted in the
+    /// metrics under `op` (calls, errors and time, queue wait included).
+    async fn call<T, F>(&self, op: &'static str, f: F) -> Result<T, HypervisorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let result = self.call_uncounted(f).await;
+        crate::metrics::record_libvirt(op, started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn call_uncounted<T, F>(&self, f: F) -> Result<T, HypervisorError>
     where
         T: Send + 'static,
         F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
@@ -320,6 +333,52 @@ fn run_state(dom: &Domain, id: &str) -> Result<RunState, HypervisorError> {
             DomainState::PMSuspended => RunState::PmSuspended,
         },
         virt::enumutil::Enum::Unknown(_) => RunState::NoState,
+    })
+}
+
+/// One domain's counters: `virDomainGetInfo`, then block and interface
+/// statistics of a running domain's drives (by target) and NICs (by MAC). A
+/// counter libvirt cannot give (the device has no statistics, the driver does
+/// not support them) is left out rather than failing the read.
+fn statistics(dom: &Domain) -> Option<SystemStatistics> {
+    let id = dom.uuid_string().ok()?;
+    let name = dom.name().ok()?;
+    let info = dom.info().ok()?;
+    let power_on = dom.is_active().unwrap_or(false);
+    let mut drives = Vec::new();
+    let mut interfaces = Vec::new();
+    if power_on {
+        if let Some(desc) = dom.xml_desc(0).ok().and_then(|x| domain_xml::parse(&x).ok()) {
+            for d in desc.drives.iter().filter(|d| d.source.is_some()) {
+                if let Ok(b) = dom.block_stats(&d.id) {
+                    drives.push(DriveStatistics {
+                        id: d.id.clone(),
+                        read_bytes: b.rd_bytes.max(0) as u64,
+                        write_bytes: b.wr_bytes.max(0) as u64,
+                    });
+                }
+            }
+            for n in &desc.interfaces {
+                if let Ok(i) = dom.interface_stats(&n.mac_address) {
+                    interfaces.push(InterfaceStatistics {
+                        id: n.id.clone(),
+                        rx_bytes: i.rx_bytes.max(0) as u64,
+                        tx_bytes: i.tx_bytes.max(0) as u64,
+                    });
+                }
+            }
+        }
+    }
+    Some(SystemStatistics {
+        id,
+        name,
+        power_on,
+        vcpus: info.nr_virt_cpu,
+        cpu_time_ns: info.cpu_time,
+        memory_kib: info.memory,
+        max_memory_kib: info.max_mem,
+        drives,
+        interfaces,
     })
 }
 
@@ -666,7 +725,7 @@ fn do_reset(
 
 impl Hypervisor for LibvirtHypervisor {
     fn list_systems(&self) -> BoxFuture<'_, Result<Vec<SystemSummary>, HypervisorError>> {
-        Box::pin(self.call(|conn| {
+        Box::pin(self.call("list_systems", |conn| {
             let domains = conn.list_all_domains(0).map_err(|e| map_err(e, ""))?;
             let mut systems = Vec::with_capacity(domains.len());
             for dom in domains {
@@ -682,28 +741,33 @@ impl Hypervisor for LibvirtHypervisor {
     }
 
     fn system(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>> {
-        Box::pin(self.call(move |conn| read_system(conn, &id)))
+        Box::pin(self.call("system", move |conn| read_system(conn, &id)))
     }
 
     fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>> {
-        Box::pin(self.call(move |conn| match conn.lookup_domain_by_name(&name) {
-            Ok(dom) => dom.uuid_string().map(Some).map_err(|e| map_err(e, &name)),
-            Err(e) => match map_err(e, &name) {
-                HypervisorError::SystemNotFound(_) => Ok(None),
-                other => Err(other),
+        Box::pin(self.call(
+            "system_id_by_name",
+            move |conn| match conn.lookup_domain_by_name(&name) {
+                Ok(dom) => dom.uuid_string().map(Some).map_err(|e| map_err(e, &name)),
+                Err(e) => match map_err(e, &name) {
+                    HypervisorError::SystemNotFound(_) => Ok(None),
+                    other => Err(other),
+                },
             },
-        }))
+        ))
     }
 
     fn reset(&self, id: String, reset_type: ResetType) -> BoxFuture<'_, Result<(), HypervisorError>> {
         let pending = Arc::clone(&self.restart_when_stopped);
         let nvram = Arc::clone(&self.reset_nvram);
-        Box::pin(self.call(move |conn| do_reset(conn, &id, reset_type, &pending, &nvram)))
+        Box::pin(self.call("reset", move |conn| {
+            do_reset(conn, &id, reset_type, &pending, &nvram)
+        }))
     }
 
     fn reset_firmware_variables(&self, id: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
         let nvram = Arc::clone(&self.reset_nvram);
-        Box::pin(self.call(move |conn| {
+        Box::pin(self.call("reset_firmware_variables", move |conn| {
             lookup(conn, &id)?;
             nvram.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
             Ok(())
@@ -716,11 +780,13 @@ impl Hypervisor for LibvirtHypervisor {
         firmware: crate::model::FirmwareSettings,
     ) -> BoxFuture<'_, Result<(), HypervisorError>> {
         let nvram = Arc::clone(&self.reset_nvram);
-        Box::pin(self.call(move |conn| set_firmware(conn, &id, &firmware, &nvram)))
+        Box::pin(self.call("set_firmware", move |conn| {
+            set_firmware(conn, &id, &firmware, &nvram)
+        }))
     }
 
     fn set_boot_order(&self, id: String, order: Vec<String>) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| set_boot_order(conn, &id, &order)))
+        Box::pin(self.call("set_boot_order", move |conn| set_boot_order(conn, &id, &order)))
     }
 
     fn change_media(
@@ -729,15 +795,17 @@ impl Hypervisor for LibvirtHypervisor {
         drive: String,
         source: Option<String>,
     ) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| change_media(conn, &id, &drive, source.as_deref())))
+        Box::pin(self.call("change_media", move |conn| {
+            change_media(conn, &id, &drive, source.as_deref())
+        }))
     }
 
     fn plug_usb_disk(&self, id: String, source: String) -> BoxFuture<'_, Result<String, HypervisorError>> {
-        Box::pin(self.call(move |conn| plug_usb_disk(conn, &id, &source)))
+        Box::pin(self.call("plug_usb_disk", move |conn| plug_usb_disk(conn, &id, &source)))
     }
 
     fn unplug_disk(&self, id: String, drive: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| unplug_disk(conn, &id, &drive)))
+        Box::pin(self.call("unplug_disk", move |conn| unplug_disk(conn, &id, &drive)))
     }
 
     fn add_cd_drive(
@@ -745,19 +813,21 @@ impl Hypervisor for LibvirtHypervisor {
         id: String,
         source: Option<String>,
     ) -> BoxFuture<'_, Result<String, HypervisorError>> {
-        Box::pin(self.call(move |conn| add_cd_drive(conn, &id, source.as_deref())))
+        Box::pin(self.call("add_cd_drive", move |conn| {
+            add_cd_drive(conn, &id, source.as_deref())
+        }))
     }
 
     fn storage_pools(&self) -> BoxFuture<'_, Result<Vec<StoragePool>, HypervisorError>> {
-        Box::pin(self.call(storage::storage_pools))
+        Box::pin(self.call("storage_pools", storage::storage_pools))
     }
 
     fn volumes(&self, pool: String) -> BoxFuture<'_, Result<Vec<Volume>, HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::volumes(conn, &pool)))
+        Box::pin(self.call("volumes", move |conn| storage::volumes(conn, &pool)))
     }
 
     fn volume(&self, pool: String, name: String) -> BoxFuture<'_, Result<Volume, HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::volume(conn, &pool, &name)))
+        Box::pin(self.call("volume", move |conn| storage::volume(conn, &pool, &name)))
     }
 
     fn create_volume(
@@ -765,7 +835,9 @@ impl Hypervisor for LibvirtHypervisor {
         pool: String,
         volume: NewVolume,
     ) -> BoxFuture<'_, Result<Volume, HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::create_volume(conn, &pool, &volume)))
+        Box::pin(self.call("create_volume", move |conn| {
+            storage::create_volume(conn, &pool, &volume)
+        }))
     }
 
     fn resize_volume(
@@ -774,23 +846,29 @@ impl Hypervisor for LibvirtHypervisor {
         name: String,
         capacity_bytes: u64,
     ) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::resize_volume(conn, &pool, &name, capacity_bytes)))
+        Box::pin(self.call("resize_volume", move |conn| {
+            storage::resize_volume(conn, &pool, &name, capacity_bytes)
+        }))
     }
 
     fn delete_volume(&self, pool: String, name: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::delete_volume(conn, &pool, &name)))
+        Box::pin(self.call("delete_volume", move |conn| {
+            storage::delete_volume(conn, &pool, &name)
+        }))
     }
 
     fn attach_volume(&self, id: String, disk: NewDisk) -> BoxFuture<'_, Result<String, HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::attach_volume(conn, &id, &disk)))
+        Box::pin(self.call("attach_volume", move |conn| {
+            storage::attach_volume(conn, &id, &disk)
+        }))
     }
 
     fn define_system(&self, system: NewSystem) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::define_system(conn, &system)))
+        Box::pin(self.call("define_system", move |conn| storage::define_system(conn, &system)))
     }
 
     fn undefine_system(&self, id: String) -> BoxFuture<'_, Result<(), HypervisorError>> {
-        Box::pin(self.call(move |conn| storage::undefine_system(conn, &id)))
+        Box::pin(self.call("undefine_system", move |conn| storage::undefine_system(conn, &id)))
     }
 
     fn events(&self) -> broadcast::Receiver<SystemEvent> {
@@ -799,6 +877,23 @@ impl Hypervisor for LibvirtHypervisor {
 
     fn supported_reset_types(&self) -> &'static [ResetType] {
         &ResetType::ALL
+    }
+
+    fn statistics(&self) -> BoxFuture<'_, Result<Vec<SystemStatistics>, HypervisorError>> {
+        Box::pin(self.call("statistics", |conn| {
+            let domains = conn.list_all_domains(0).map_err(|e| map_err(e, ""))?;
+            // A domain undefined or stopped while it is read is shown with
+            // what could be read, or skipped.
+            Ok(domains.iter().filter_map(statistics).collect())
+        }))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), HypervisorError>> {
+        Box::pin(self.call("ping", |conn| {
+            conn.lib_version()
+                .map(|_| ())
+                .map_err(|e| HypervisorError::Unavailable(e.message().to_owned()))
+        }))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod event_service;
 pub mod json_schemas;
 pub mod log_services;
 pub mod managers;
+pub mod operations;
 pub mod registries;
 pub mod service_root;
 pub mod session_service;

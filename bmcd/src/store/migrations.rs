@@ -201,6 +201,12 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Upgrades to `target` (at most [`SCHEMA_VERSION`]); tests make old
+/// databases with it.
+pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Io(format!(
@@ -208,7 +214,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              refusing to downgrade"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    let wanted = target.clamp(0, SCHEMA_VERSION) as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(wanted).skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -230,6 +237,83 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    /// A database made by an older bmcd (only the first migrations applied,
+    /// rows written in that schema) is upgraded on open, its rows intact.
+    #[test]
+    fn an_old_database_is_upgraded_with_its_rows_intact() {
+        for old in [1, 2, 5, SCHEMA_VERSION - 1] {
+            let dir = std::env::temp_dir().join(format!("bmcd-migrate-{}-{old}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("dir");
+            let db = dir.join("bmcd.sqlite3");
+            {
+                let mut conn = Connection::open(&db).expect("opens");
+                migrate_to(&mut conn, old).expect("old schema");
+                conn.execute_batch(
+                    "INSERT INTO accounts(user_name, password_hash, role_id) VALUES ('old-admin', 'h', 'Administrator');
+                     INSERT INTO settings(key, value) VALUES ('service_uuid', 'u-1');",
+                )
+                .expect("rows");
+                if old >= 2 {
+                    conn.execute_batch("INSERT INTO boot_overrides VALUES ('sys-1', 'Once', 'Pxe', '[]');")
+                        .expect("boot row");
+                }
+                let v: i64 = conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .expect("v");
+                assert_eq!(v, old);
+            }
+            assert_eq!(crate::store::migrate_file(&db).expect("migrates"), old);
+            let conn = Connection::open(&db).expect("opens");
+            let v: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .expect("v");
+            assert_eq!(v, SCHEMA_VERSION);
+            let user: String = conn
+                .query_row("SELECT user_name FROM accounts", [], |r| r.get(0))
+                .expect("account kept");
+            assert_eq!(user, "old-admin");
+            let uuid: String = conn
+                .query_row("SELECT value FROM settings WHERE key = 'service_uuid'", [], |r| {
+                    r.get(0)
+                })
+                .expect("setting kept");
+            assert_eq!(uuid, "u-1");
+            if old >= 2 {
+                let target: String = conn
+                    .query_row("SELECT target FROM boot_overrides", [], |r| r.get(0))
+                    .expect("boot kept");
+                assert_eq!(target, "Pxe");
+            }
+            // Tables of later migrations exist and work.
+            conn.execute_batch("INSERT INTO log_entries(log, created, severity, message, message_id, args, origin) VALUES ('x', 0, 'OK', 'm', 'i', '[]', '')")
+                .expect("later table");
+            drop(conn);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn a_newer_database_file_is_refused_with_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("bmcd-migrate-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = dir.join("bmcd.sqlite3");
+        {
+            let mut conn = Connection::open(&db).expect("opens");
+            migrate(&mut conn).expect("current");
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 3)
+                .expect("set");
+        }
+        let err = match crate::store::Store::open(&db) {
+            Ok(_) => panic!("a newer schema must be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("newer than this bmcd"), "{err}");
+        assert!(err.contains(&format!("{}", SCHEMA_VERSION + 3)), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

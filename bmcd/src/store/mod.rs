@@ -17,6 +17,12 @@ use tokio::sync::oneshot;
 
 pub use migrations::SCHEMA_VERSION;
 
+/// Old schemas, made on purpose by other modules' tests.
+#[cfg(test)]
+pub(crate) mod migrations_for_tests {
+    pub(crate) use super::migrations::migrate_to;
+}
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 const QUEUE_DEPTH: usize = 1024;
@@ -325,7 +331,37 @@ impl Store {
             Err(TrySendError::Disconnected(_)) => Err(StoreError::Unavailable("store thread stopped".into())),
         }
     }
+}
 
+/// Writes a consistent copy of the database at `db` to `out` (`VACUUM INTO`:
+/// one read transaction, so it is safe while bmcd runs and writes); returns
+/// the copy's schema version. Blocking.
+pub fn snapshot(db: &Path, out: &Path) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let target = out
+        .to_str()
+        .ok_or_else(|| StoreError::Io(format!("{} is not UTF-8", out.display())))?;
+    conn.execute("VACUUM INTO ?1", [target])?;
+    schema_version(out)
+}
+
+/// The schema version of the database file at `db`. Blocking.
+pub fn schema_version(db: &Path) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Opens the database file at `db` and migrates it to [`SCHEMA_VERSION`]
+/// (refusing a newer one); returns the version it had. Blocking.
+pub fn migrate_file(db: &Path) -> Result<i64, StoreError> {
+    let mut conn = Connection::open(db)?;
+    let before: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    migrations::migrate(&mut conn)?;
+    Ok(before)
+}
+
+impl Store {
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -345,6 +381,16 @@ impl Store {
             Ok(Err(_)) => Err(StoreError::Unavailable("store thread dropped the call".into())),
             Err(_) => Err(StoreError::Unavailable("store did not answer in time".into())),
         }
+    }
+
+    /// Whether the database takes writes now: takes the write lock and
+    /// lets it go (readiness).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.call(|c| {
+            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- settings -------------------------------------------------------
