@@ -91,23 +91,31 @@ async fn a_per_vm_bmc_reboots_without_its_system() {
     assert_eq!(vendor.get(idrac).await.status, StatusCode::OK);
     let m = admin.get(&format!("/redfish/v1/Managers/{sys}")).await.json;
     assert_eq!(m["Status"]["State"], "Enabled", "{m}");
-    // The system's log (also its BMC's) tells the story.
-    let entries = admin
-        .get(&format!("/redfish/v1/Managers/{sys}/LogServices/Log/Entries"))
-        .await
-        .json;
-    let states: Vec<String> = entries["Members"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| {
-            e["MessageId"]
-                .as_str()
-                .is_some_and(|m| m.ends_with("ResourceStateChanged"))
-        })
-        .map(|e| e["MessageArgs"][1].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(states, vec!["Enabled", "Starting", "Enabled"], "{entries}");
+    // The system's log (also its BMC's) tells the story (log entries are
+    // written in batches: wait for the last one).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let entries = admin
+            .get(&format!("/redfish/v1/Managers/{sys}/LogServices/Log/Entries"))
+            .await
+            .json;
+        let states: Vec<String> = entries["Members"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| {
+                e["MessageId"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with("ResourceStateChanged"))
+            })
+            .map(|e| e["MessageArgs"][1].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if states.len() >= 3 || tokio::time::Instant::now() > deadline {
+            assert_eq!(states, vec!["Enabled", "Starting", "Enabled"], "{entries}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Dell's own spelling of it (racadm racreset, iDRAC's OEM card service).
     let card = "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DelliDRACCardService";
