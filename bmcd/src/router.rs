@@ -64,6 +64,13 @@ pub enum Reply {
         body: Bytes,
     },
     NoContent,
+    /// A file of the web UI, embedded in the binary (gzip-compressed when
+    /// `gzip`); served with a strong ETag and the page's security headers.
+    Static {
+        content_type: &'static str,
+        body: &'static [u8],
+        gzip: bool,
+    },
     /// The resource lives at another URI (308).
     Moved {
         location: String,
@@ -189,6 +196,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::virtual_media::routes());
     routes.extend(resources::bmc_endpoints::routes());
     routes.extend(resources::update_service::routes());
+    routes.extend(resources::webui::routes());
     routes
 }
 
@@ -363,8 +371,12 @@ mod tests {
         let router = Router::new(all_routes());
         let mut seen = std::collections::HashSet::new();
         for r in router.routes() {
-            assert!(r.path.starts_with("/redfish"), "{}", r.path);
-            assert!(!r.path.ends_with('/'), "{}", r.path);
+            assert!(
+                r.path.starts_with("/redfish") || r.path == "/" || r.path.starts_with("/ui"),
+                "{}",
+                r.path
+            );
+            assert!(!r.path.ends_with('/') || r.path == "/", "{}", r.path);
             assert!(
                 seen.insert((r.method.clone(), r.path)),
                 "duplicate {} {}",
@@ -380,6 +392,9 @@ mod tests {
                     | ("GET", "/redfish/v1/$metadata")
                     | ("POST", "/redfish/v1/SessionService/Sessions")
                     | ("POST", "/redfish/v1/SessionService/Sessions/Members")
+                    | ("GET", "/")
+                    | ("GET", "/ui")
+                    | ("GET", "/ui/{file}")
             );
             assert_eq!(open, may_be_open, "{} {} open={open}", r.method, r.path);
         }
