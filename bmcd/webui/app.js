@@ -13,7 +13,7 @@ function h(tag, attrs, ...kids) {
     if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else if (v != null && v !== false) e.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of kids.flat()) if (c != null) e.append(c instanceof Node ? c : String(c));
+  for (const c of kids.flat()) if (c != null && c !== false && c !== '') e.append(c instanceof Node ? c : String(c));
   return e;
 }
 const row = (...cells) => h('tr', null, cells.map((c) => h('td', null, c)));
@@ -35,7 +35,8 @@ async function api(method, path, body, raw) {
   const headers = {};
   if (S.tok) headers['X-Auth-Token'] = S.tok;
   if (body !== undefined && !raw) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(body); }
-  const r = await fetch(path, {method, headers, body, cache: 'no-store'});
+  // credentials 'omit': no cookies, and no Basic prompt on a 401 (bmcd sends WWW-Authenticate).
+  const r = await fetch(path, {method, headers, body, cache: 'no-store', credentials: 'omit'});
   let j = null;
   if (r.status !== 204) { try { j = await r.json(); } catch (e) { j = null; } }
   if (r.status === 401 && S.tok) { S.clear(); show(); }
@@ -52,29 +53,33 @@ async function act(what, f) {
   try { await f(); say(what + ': done'); } catch (e) { say(what + ': ' + e.message, true); }
 }
 
-// Polls a task monitor until the task ends; shows progress in `el`.
-async function watch(monitor, el) {
+// Polls a task monitor until the task ends (the monitor stops answering 202);
+// shows its progress in `el`; the task as it ended.
+async function watch(monitor, taskUri, el) {
   const bar = h('progress', {max: 100, value: 0}), state = h('span', {class: 'task'}, 'New');
   el.replaceChildren(bar, ' ', state);
   for (;;) {
-    const t = await api('GET', monitor);
-    const j = t.json || {};
+    let t = null;
+    try { t = await api('GET', monitor); } catch (e) { /* ended in error: the task says which */ }
+    const j = (t && t.json) || {};
+    if (!t || t.status !== 202) break;
+    taskUri = id(j) || taskUri;
     bar.value = j.PercentComplete || 0;
-    state.textContent = (j.TaskState || '') + ' ' + (j.PercentComplete != null ? j.PercentComplete + '%' : '');
-    if (t.status !== 202 && j.TaskState !== 'Running' && j.TaskState !== 'New' && j.TaskState !== 'Pending') {
-      const m = messages({'@Message.ExtendedInfo': j.Messages || []});
-      state.textContent = j.TaskState + (m ? ': ' + m : '');
-      state.className = 'task ' + (j.TaskState === 'Completed' ? 'ok' : 'bad');
-      return j;
-    }
+    state.textContent = (j.TaskState || 'Running') + (j.PercentComplete != null ? ' ' + j.PercentComplete + '%' : '');
     await new Promise((ok) => setTimeout(ok, 500));
   }
+  const j = await get(taskUri);
+  const m = messages({'@Message.ExtendedInfo': j.Messages || []});
+  bar.value = j.PercentComplete || (j.TaskState === 'Completed' ? 100 : bar.value);
+  state.textContent = j.TaskState + (m ? ': ' + m : '');
+  state.className = 'task ' + (j.TaskState === 'Completed' ? 'ok' : 'bad');
+  return j;
 }
 // An action answered 202: watch its task.
 async function task(r, el) {
   const m = r.headers.get('Location') || (r.json && r.json.TaskMonitor);
   if (r.status === 202 && m) {
-    const j = await watch(m, el);
+    const j = await watch(m, id(r.json), el);
     if (j.TaskState !== 'Completed') throw new Error('task ' + j.TaskState);
   }
 }
@@ -143,9 +148,13 @@ async function media(uri) {
       h('span', {class: 'image'}, m.Inserted ? m.Image || m.ImageName : 'empty'), h('br'), url,
       ins && h('button', {class: 'insert', onclick: () => act('Insert ' + m.Id, async () => {
         await task(await api('POST', ins.target, {Image: url.value, Inserted: true}), prog);
-        show();
+        const now = await get(id(m));
+        sec.querySelector('[data-slot="' + m.Id + '"] .image').textContent = now.Inserted ? now.Image || now.ImageName : 'empty';
       })}, 'Insert'),
-      ej && h('button', {class: 'x eject', onclick: () => act('Eject ' + m.Id, async () => { await task(await api('POST', ej.target, {}), prog); show(); })}, 'Eject'), ' ', prog));
+      ej && h('button', {class: 'x eject', onclick: () => act('Eject ' + m.Id, async () => {
+        await task(await api('POST', ej.target, {}), prog);
+        sec.querySelector('[data-slot="' + m.Id + '"] .image').textContent = 'empty';
+      })}, 'Eject'), ' ', prog));
   }
   return sec;
 }
@@ -154,13 +163,14 @@ function consoles(target, s) {
   const out = h('div', {id: 'console-out'});
   const mint = async (type) => (await api('POST', target, {ConsoleType: type})).json;
   const g = s.GraphicalConsole || {}, sc = (s.SerialConsole && s.SerialConsole.WebSocket) || {};
-  return h('section', null, h('h2', null, 'Consoles'),
+  if (!g.ServiceEnabled && !sc.ServiceEnabled) return h('section', null, h('h2', null, 'Consoles'), 'No console proxy is configured.');
+  return h('section', {id: 'consoles'}, h('h2', null, 'Consoles'),
     g.ServiceEnabled && h('button', {id: 'kvm', onclick: () => act('Graphical console', async () => {
       const u = new URL((await mint('KVMIP')).WebSocketURL);
       // noVNC, served by console-proxy (--web) on its own origin.
       const page = (u.protocol === 'wss:' ? 'https://' : 'http://') + u.host + '/vnc_lite.html?path=' + encodeURIComponent(u.pathname.slice(1) + u.search);
-      out.replaceChildren(h('a', {id: 'vnc-link', href: page, target: '_blank', rel: 'noopener'}, 'Open the graphical console'));
-      window.open(page, '_blank', 'noopener');
+      // A link, not window.open: the click is the user's, and the one-use token is spent only then.
+      out.replaceChildren(h('a', {id: 'vnc-link', href: page, target: '_blank', rel: 'noopener'}, 'Open the graphical console (noVNC)'));
     })}, 'Graphical console'),
     sc.ServiceEnabled && h('button', {id: 'serial', onclick: () => act('Serial console', async () => terminal((await mint('Serial')).WebSocketURL, out))}, 'Serial console'),
     out);
