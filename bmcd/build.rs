@@ -1,6 +1,7 @@
 //! Compresses the web UI's files (bmcd/webui) with `gzip -9 -n` into OUT_DIR,
 //! where `resources::webui` embeds them. Without a `gzip` program the files
-//! are embedded as they are (and served uncompressed).
+//! are embedded as they are (and served uncompressed). Nothing without the
+//! `webui` feature.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,6 +10,9 @@ const FILES: &[&str] = &["index.html", "app.css", "app.js"];
 
 fn main() {
     println!("cargo:rerun-if-changed=webui");
+    if std::env::var_os("CARGO_FEATURE_WEBUI").is_none() {
+        return;
+    }
     let out = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_owned());
     let mut table = String::from("&[\n");
     for name in FILES {

@@ -196,6 +196,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::virtual_media::routes());
     routes.extend(resources::bmc_endpoints::routes());
     routes.extend(resources::update_service::routes());
+    #[cfg(feature = "webui")]
     routes.extend(resources::webui::routes());
     routes
 }
