@@ -391,7 +391,13 @@ async fn e2e_scenario() {
     let lv = Libvirtd::start(&work.path().join("libvirtd")).await;
     let uuid = lv.define(work.path(), "webui-guest").await;
     let socket = work.path().join("console.sock");
+    // bmcd's port, chosen first: the page's origin, which console-proxy must
+    // let open the serial console's WebSocket.
+    let bmcd_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
     let proxy = console_proxy::start(console_proxy::Config {
+        allowed_origins: vec![format!("https://{bmcd_addr}")],
         listen: "127.0.0.1:0".parse().expect("addr"),
         bmcd_socket: socket.clone(),
         libvirt_uri: lv.uri.clone(),
@@ -402,6 +408,7 @@ async fn e2e_scenario() {
     .await
     .expect("console-proxy starts");
     let mut config = TestBmc::config(&work.path().join("state"), &lv.uri);
+    config.listen = bmcd_addr;
     config.console.socket = Some(socket.clone());
     config.console.url = format!("ws://{}", proxy.addr);
     let bmc = TestBmc::start_with(config).await;
@@ -445,6 +452,38 @@ async fn e2e_scenario() {
     let task = insert_media(&mut c, &tab, &images.url("/tiny.iso"), Duration::from_secs(60)).await;
     println!("e2e insert task: {task}");
     shot(&mut c, &tab, "e2e-media-inserted.png").await;
+
+    // The serial console in the page's own terminal: type a command, see
+    // the guest's answer.
+    c.eval(&tab, "document.querySelector('#serial').click(); true")
+        .await;
+    c.wait_for(&tab, "!!document.querySelector('#term')", WAIT, "the terminal")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    c.eval(&tab, "document.querySelector('#term').focus(); true")
+        .await;
+    for ch in "\recho webui-$((6*7))\r".chars() {
+        let key = if ch == '\r' {
+            json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13})
+        } else {
+            json!({"type": "keyDown", "key": ch.to_string(), "text": ch.to_string()})
+        };
+        c.call("Input.dispatchKeyEvent", key, Some(&tab.session)).await;
+    }
+    let term = c
+        .wait_for(
+            &tab,
+            "(() => { const t = document.querySelector('#term').textContent; \
+             return /webui-42/.test(t.replace('webui-$((6*7))', '')) ? t : ''; })()",
+            WAIT,
+            "the guest's answer in the serial terminal",
+        )
+        .await;
+    println!(
+        "serial terminal: {} characters",
+        term.as_str().map(str::len).unwrap_or(0)
+    );
+    shot(&mut c, &tab, "e2e-serial.png").await;
 
     // The graphical console: the page mints a token and links to noVNC on
     // console-proxy's origin; follow the link as a click would.
