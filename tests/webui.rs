@@ -360,6 +360,40 @@ async fn test_driver_scenario() {
         before - 1
     );
     assert_eq!(c.eval(&tab, "sessionStorage.tok || null").await, json!(null));
+
+    // The same UI on a per-VM endpoint with the iDRAC persona: the vendor's
+    // theme, and only that VM.
+    let r = bmc
+        .admin()
+        .post(
+            "/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints",
+            json!({"SystemId": doms[0].uuid, "Persona": "idrac9", "Address": "127.0.0.1:0",
+                   "UserName": "drac", "Password": "drac-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let at = r.json["ListeningOn"].as_str().expect("listening").to_owned();
+    let drac = c.open(&format!("https://{at}/")).await;
+    let brand = c
+        .wait_for(
+            &drac,
+            "document.body.classList.contains('dell') && document.querySelector('#brand').textContent",
+            WAIT,
+            "the iDRAC theme",
+        )
+        .await;
+    assert!(brand.as_str().is_some_and(|b| b.starts_with("iDRAC")), "{brand}");
+    log_in(&mut c, &drac, "drac", "drac-password-1").await;
+    let n = c
+        .wait_for(
+            &drac,
+            "document.querySelectorAll('tr[data-id]').length",
+            WAIT,
+            "the endpoint's system",
+        )
+        .await;
+    assert_eq!(n, json!(1));
+    shot(&mut c, &drac, "persona-idrac.png").await;
     c.stop().await;
     bmc.stop().await;
 }

@@ -55,10 +55,10 @@ fn accepts_gzip(req: &Request) -> bool {
         .any(|coding| {
             let mut parts = coding.split(';').map(str::trim);
             let name = parts.next().unwrap_or("");
+            // `q=0`, `q=0.0`...: refused. (No float parsing: it costs binary size.)
             let refused = parts.any(|p| {
                 p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
+                    .is_some_and(|q| q.starts_with('0') && q.bytes().all(|b| b == b'0' || b == b'.'))
             });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
