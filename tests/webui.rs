@@ -50,6 +50,23 @@ async fn log_in(c: &mut Chromium, tab: &Tab, user: &str, password: &str) {
     .await;
 }
 
+/// Waits for the message line to start with `prefix`; its text.
+async fn wait_msg(c: &mut Chromium, tab: &Tab, prefix: &str) -> String {
+    let v = c
+        .wait_for(
+            tab,
+            &format!(
+                "(() => {{ const t = document.querySelector('#msg').textContent; \
+                 return t.startsWith({}) && !t.endsWith('…') ? t : ''; }})()",
+                js(prefix)
+            ),
+            WAIT,
+            &format!("the message '{prefix}'"),
+        )
+        .await;
+    v.as_str().unwrap_or("").to_owned()
+}
+
 /// Waits for the system page and its power state.
 async fn wait_power(c: &mut Chromium, tab: &Tab, state: &str) {
     c.wait_for(
@@ -280,6 +297,71 @@ async fn test_driver_scenario() {
         .get(&format!("/redfish/v1/Systems/{}/VirtualMedia/Cd", off.uuid))
         .await;
     assert_eq!(r.json["Inserted"], json!(true), "{:?}", r.json);
+
+    // Boot override, through the page.
+    c.eval(
+        &tab,
+        "document.querySelector('#boot-target').value = 'Cd'; \
+         document.querySelector('#boot-enabled').value = 'Once'; \
+         document.querySelector('#boot-apply').click(); true",
+    )
+    .await;
+    wait_msg(&mut c, &tab, "Boot override: done").await;
+    let r = bmc
+        .admin()
+        .get(&format!("/redfish/v1/Systems/{}", off.uuid))
+        .await;
+    assert_eq!(
+        r.json["Boot"]["BootSourceOverrideTarget"], "Cd",
+        "{}",
+        r.json["Boot"]
+    );
+    assert_eq!(r.json["Boot"]["BootSourceOverrideEnabled"], "Once");
+
+    // BIOS settings: a refused change shows the Redfish message, a good one
+    // becomes pending.
+    c.eval(
+        &tab,
+        "document.querySelector('#bios [name=SecureBoot]').value = 'Enabled'; \
+         document.querySelector('#bios-save').click(); true",
+    )
+    .await;
+    let err = wait_msg(&mut c, &tab, "BIOS settings: ").await;
+    assert!(
+        err.len() > "BIOS settings: ".len() + 10 && !err.ends_with("done"),
+        "{err}"
+    );
+    assert_eq!(
+        c.eval(&tab, "document.querySelector('#msg').className").await,
+        json!("err")
+    );
+    c.eval(
+        &tab,
+        "document.querySelector('#bios [name=SecureBoot]').value = 'Disabled'; \
+         document.querySelector('#bios [name=SystemSerialNumber]').value = 'SN-WEBUI'; \
+         document.querySelector('#bios-save').click(); true",
+    )
+    .await;
+    wait_msg(&mut c, &tab, "BIOS settings: done").await;
+    let r = bmc
+        .admin()
+        .get(&format!("/redfish/v1/Systems/{}/Bios/Settings", off.uuid))
+        .await;
+    assert_eq!(
+        r.json["Attributes"]["SystemSerialNumber"], "SN-WEBUI",
+        "{}",
+        r.json
+    );
+
+    // Firmware: no [firmware] section in this configuration.
+    c.eval(&tab, "location.hash = '#/update'; true").await;
+    c.wait_for(
+        &tab,
+        "/not enabled/.test((document.querySelector('#update') || {}).textContent || '')",
+        WAIT,
+        "the firmware page",
+    )
+    .await;
 
     // The event and audit logs.
     c.eval(&tab, "location.hash = '#/logs'; true").await;

@@ -129,7 +129,7 @@ async function system(uri) {
   const b = s.Boot || {};
   const tsel = h('select', {id: 'boot-target'}, (b['BootSourceOverrideTarget@Redfish.AllowableValues'] || ['None', 'Pxe', 'Cd', 'Hdd']).map((t) => h('option', {selected: t === b.BootSourceOverrideTarget}, t)));
   const esel = h('select', {id: 'boot-enabled'}, ['Disabled', 'Once', 'Continuous'].map((t) => h('option', {selected: t === b.BootSourceOverrideEnabled}, t)));
-  out.push(h('section', null, h('h2', null, 'Boot override'), tsel, esel, h('button', {onclick: () => act('Boot override', () =>
+  out.push(h('section', null, h('h2', null, 'Boot override'), tsel, esel, h('button', {id: 'boot-apply', onclick: () => act('Boot override', () =>
     api('PATCH', uri, {Boot: {BootSourceOverrideTarget: tsel.value, BootSourceOverrideEnabled: esel.value}}))}, 'Apply')));
   if (s.VirtualMedia) out.push(await media(id(s.VirtualMedia)));
   const oem = s.Actions && s.Actions.Oem && s.Actions.Oem['#Redfin.ConsoleToken'];
@@ -207,7 +207,7 @@ async function bios(uri) {
     : h('input', {name: k, value: v, type: typeof v === 'number' ? 'number' : 'text'})]);
   return h('section', {id: 'bios'}, h('h2', null, 'BIOS settings (applied at the next reset)'),
     table(['Attribute', 'Value'], inputs.map(([k, , i]) => row(k, i))),
-    h('button', {onclick: () => act('BIOS settings', async () => {
+    h('button', {id: 'bios-save', onclick: () => act('BIOS settings', async () => {
       const changed = {};
       for (const [k, v, i] of inputs) {
         const n = typeof v === 'number' ? Number(i.value) : typeof v === 'boolean' ? i.value === 'true' : i.value;
