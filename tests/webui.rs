@@ -377,6 +377,8 @@ async fn test_driver_scenario() {
     let text = c.eval(&tab, "document.querySelector('#main').textContent").await;
     let text = text.as_str().unwrap_or("");
     assert!(text.contains("Created") && text.contains("Severity"), "{text}");
+    // The audit log has the page's own requests.
+    assert!(text.contains("/Bios/Settings answered 200"), "{text}");
     shot(&mut c, &tab, "logs.png").await;
 
     // Accounts: add one, then delete it.
