@@ -12,10 +12,10 @@ use std::time::Duration;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use hyper::StatusCode;
+use redfin_tests::browser::Chromium;
 use redfin_tests::e2e::{cache, repo, run, Libvirtd};
 use redfin_tests::{Client, TempDir, TestBmc};
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -297,95 +297,6 @@ async fn serial_exchange(ws: &mut Ws, command: &str, expect: &str) -> String {
         }
     }
     seen
-}
-
-/// Headless Chromium driven over the DevTools protocol (a WebSocket).
-struct Chromium {
-    child: tokio::process::Child,
-    ws: Ws,
-    next_id: u64,
-    _profile: TempDir,
-}
-
-impl Chromium {
-    async fn start() -> Chromium {
-        let profile = TempDir::new("chromium");
-        let mut child = Command::new("/usr/bin/chromium")
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                "--window-size=1024,768",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromium starts (install it with scripts/install-deps.sh)");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(u) = line.strip_prefix("DevTools listening on ") {
-                    return u.trim().to_owned();
-                }
-            }
-            panic!("chromium ended without a DevTools address");
-        })
-        .await
-        .expect("chromium's DevTools address in time");
-        // Keep draining stderr so that Chromium never blocks on it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let (ws, _) = connect(&url, None, None).await.expect("DevTools connection");
-        Chromium {
-            child,
-            ws,
-            next_id: 1,
-            _profile: profile,
-        }
-    }
-
-    async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
-        }
-        self.ws
-            .send(Message::Text(msg.to_string().into()))
-            .await
-            .expect("send to DevTools");
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
-                .await
-                .expect("DevTools answers in time")
-                .expect("open")
-                .expect("no error");
-            if let Message::Text(t) = m {
-                let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
-                if v["id"] == json!(id) {
-                    assert!(v.get("error").is_none(), "{method}: {v}");
-                    return v["result"].clone();
-                }
-            }
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.call("Browser.close", json!({}), None).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-        let _ = self.child.kill().await;
-    }
 }
 
 /// Opens `url` in Chromium, waits for noVNC to say it is connected and to

@@ -64,6 +64,13 @@ pub enum Reply {
         body: Bytes,
     },
     NoContent,
+    /// A file of the web UI, embedded in the binary (gzip-compressed when
+    /// `gzip`); served with a strong ETag and the page's security headers.
+    Static {
+        content_type: &'static str,
+        body: &'static [u8],
+        gzip: bool,
+    },
     /// The resource lives at another URI (308).
     Moved {
         location: String,
@@ -192,6 +199,8 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::bmc_endpoints::routes());
     routes.extend(resources::update_service::routes());
     routes.extend(resources::operations::routes());
+    #[cfg(feature = "webui")]
+    routes.extend(resources::webui::routes());
     routes
 }
 
@@ -366,10 +375,15 @@ mod tests {
         let router = Router::new(all_routes());
         let mut seen = std::collections::HashSet::new();
         for r in router.routes() {
-            // Besides the Redfish tree: the operations endpoints.
+            // Besides the Redfish tree: the operations endpoints and the web UI.
             let operations = matches!(r.path, "/metrics" | "/health" | "/ready");
-            assert!(r.path.starts_with("/redfish") || operations, "{}", r.path);
-            assert!(!r.path.ends_with('/'), "{}", r.path);
+            let webui = r.path == "/" || r.path.starts_with("/ui");
+            assert!(
+                r.path.starts_with("/redfish") || operations || webui,
+                "{}",
+                r.path
+            );
+            assert!(!r.path.ends_with('/') || r.path == "/", "{}", r.path);
             assert!(
                 seen.insert((r.method.clone(), r.path)),
                 "duplicate {} {}",
@@ -387,6 +401,9 @@ mod tests {
                     | ("POST", "/redfish/v1/SessionService/Sessions/Members")
                     | ("GET", "/health")
                     | ("GET", "/ready")
+                    | ("GET", "/")
+                    | ("GET", "/ui")
+                    | ("GET", "/ui/{file}")
             );
             assert_eq!(open, may_be_open, "{} {} open={open}", r.method, r.path);
         }

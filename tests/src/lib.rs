@@ -870,3 +870,203 @@ pub mod e2e {
         }
     }
 }
+
+/// Headless Chromium (Debian's /usr/bin/chromium) driven over the DevTools
+/// protocol, a WebSocket: no Node, no driver binary.
+pub mod browser {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use base64::Engine;
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio::io::AsyncBufReadExt;
+    use tokio::process::Command;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    use crate::TempDir;
+
+    type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+    pub struct Chromium {
+        child: tokio::process::Child,
+        ws: Ws,
+        next_id: u64,
+        _profile: TempDir,
+    }
+
+    impl Chromium {
+        pub async fn start() -> Chromium {
+            Chromium::start_with(&[]).await
+        }
+
+        /// With extra command-line flags (`--ignore-certificate-errors` for
+        /// bmcd's self-signed certificate, say). A fresh profile each time.
+        pub async fn start_with(extra: &[&str]) -> Chromium {
+            let profile = TempDir::new("chromium");
+            let mut child = Command::new("/usr/bin/chromium")
+                .args([
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--remote-debugging-address=127.0.0.1",
+                    "--remote-debugging-port=0",
+                    "--window-size=1024,768",
+                ])
+                .args(extra)
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg("about:blank")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("chromium starts (install it with scripts/install-deps.sh)");
+            let stderr = child.stderr.take().expect("stderr");
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let url = tokio::time::timeout(Duration::from_secs(30), async {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(u) = line.strip_prefix("DevTools listening on ") {
+                        return u.trim().to_owned();
+                    }
+                }
+                panic!("chromium ended without a DevTools address");
+            })
+            .await
+            .expect("chromium's DevTools address in time");
+            // Keep draining stderr so that Chromium never blocks on it.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            let (ws, _) =
+                tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url))
+                    .await
+                    .expect("DevTools connection in time")
+                    .expect("DevTools connection");
+            Chromium {
+                child,
+                ws,
+                next_id: 1,
+                _profile: profile,
+            }
+        }
+
+        pub async fn call(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
+            let id = self.next_id;
+            self.next_id += 1;
+            let mut msg = json!({"id": id, "method": method, "params": params});
+            if let Some(s) = session {
+                msg["sessionId"] = json!(s);
+            }
+            self.ws
+                .send(Message::Text(msg.to_string().into()))
+                .await
+                .expect("send to DevTools");
+            loop {
+                let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                    .await
+                    .expect("DevTools answers in time")
+                    .expect("open")
+                    .expect("no error");
+                if let Message::Text(t) = m {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
+                    if v["id"] == json!(id) {
+                        assert!(v.get("error").is_none(), "{method}: {v}");
+                        return v["result"].clone();
+                    }
+                }
+            }
+        }
+
+        /// Opens `url` in a new tab.
+        pub async fn open(&mut self, url: &str) -> Tab {
+            let target = self.call("Target.createTarget", json!({"url": url}), None).await;
+            let target_id = target["targetId"].as_str().expect("targetId").to_owned();
+            let attached = self
+                .call(
+                    "Target.attachToTarget",
+                    json!({"targetId": target_id, "flatten": true}),
+                    None,
+                )
+                .await;
+            Tab {
+                session: attached["sessionId"].as_str().expect("sessionId").to_owned(),
+            }
+        }
+
+        /// Evaluates `expr` in the tab (promises awaited); its value.
+        pub async fn eval(&mut self, tab: &Tab, expr: &str) -> Value {
+            let r = self
+                .call(
+                    "Runtime.evaluate",
+                    json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+                    Some(&tab.session),
+                )
+                .await;
+            if let Some(e) = r.get("exceptionDetails") {
+                return json!({"exception": e.clone()});
+            }
+            r["result"]["value"].clone()
+        }
+
+        /// Polls `expr` until it is truthy (not null, false, 0 or ""); its
+        /// value. Panics with `what` and the last value after `within`.
+        pub async fn wait_for(&mut self, tab: &Tab, expr: &str, within: Duration, what: &str) -> Value {
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                let v = self.eval(tab, expr).await;
+                let truthy = match &v {
+                    Value::Null | Value::Bool(false) => false,
+                    Value::String(s) => !s.is_empty(),
+                    Value::Number(n) => n.as_f64() != Some(0.0),
+                    Value::Object(o) => !o.contains_key("exception"),
+                    _ => true,
+                };
+                if truthy {
+                    return v;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}: not within {within:?}; last value {v}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+
+        /// Saves a PNG of the tab to `png`.
+        pub async fn screenshot(&mut self, tab: &Tab, png: &Path) {
+            let shot = self
+                .call(
+                    "Page.captureScreenshot",
+                    json!({"format": "png"}),
+                    Some(&tab.session),
+                )
+                .await;
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(shot["data"].as_str().expect("data"))
+                .expect("base64");
+            if let Some(dir) = png.parent() {
+                std::fs::create_dir_all(dir).expect("artefact directory");
+            }
+            std::fs::write(png, data).expect("write screenshot");
+        }
+
+        pub async fn stop(mut self) {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                self.call("Browser.close", json!({}), None),
+            )
+            .await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+            let _ = self.child.kill().await;
+        }
+    }
+
+    /// A tab (a DevTools session attached to a page target).
+    pub struct Tab {
+        pub session: String,
+    }
+}

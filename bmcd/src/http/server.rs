@@ -1144,6 +1144,11 @@ fn render(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             r
         }
+        Reply::Static {
+            content_type,
+            body,
+            gzip,
+        } => static_file(content_type, body, gzip, if_none_match.as_deref()),
         Reply::EventStream { events, filter } => {
             let mut r = Response::new(event_stream(events, filter));
             r.headers_mut().insert(
@@ -1173,6 +1178,49 @@ fn render(
     }
     base_headers(resp.headers_mut());
     resp
+}
+
+/// The page may load its own files only, talk to this service and to a
+/// console WebSocket, and may not be framed.
+const WEBUI_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+                         frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// A web UI file: a strong ETag from its bytes (revalidated on every use),
+/// 304 when the client has it.
+fn static_file(
+    content_type: &'static str,
+    body: &'static [u8],
+    gzip: bool,
+    if_none_match: Option<&str>,
+) -> Response<Body> {
+    let d = digest::digest(&digest::SHA256, body);
+    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let etag = format!("\"{hex}\"");
+    let mut r = if if_none_match.is_some_and(|inm| etag_list_matches(inm, Some(&etag))) {
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(full(Bytes::from_static(body)));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if gzip {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        r
+    };
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(WEBUI_CSP),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    r
 }
 
 /// A body that forwards matching events as SSE frames, with a comment line

@@ -21,6 +21,8 @@ pub mod systems;
 pub mod task_service;
 pub mod update_service;
 pub mod virtual_media;
+#[cfg(feature = "webui")]
+pub mod webui;
 
 use serde_json::{json, Value};
 
