@@ -61,7 +61,17 @@ conformance: build
 #                   phase ran and gave numbers. Uses the debug binary unless BENCH_BMCD is set.
 BENCH_BMCD ?= target/debug/bmcd
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke fuzz fuzz-smoke
+
+# make fuzz-smoke  every fuzz target of fuzz/ for a few seconds (FUZZ_SECONDS, default 8), from
+#                  the corpus kept in fuzz/corpus and fuzz/regressions; fails on any crash
+# make fuzz        the long runs (FUZZ_SECONDS per target, default 300) with their figures;
+#                  FUZZ_TARGETS="query body" picks targets. See docs/reliability.md.
+fuzz-smoke:
+	./scripts/fuzz.sh smoke
+
+fuzz:
+	./scripts/fuzz.sh long
 
 bench: release
 	python3 bench/run.py --mode full --publish
@@ -92,7 +102,7 @@ image: release
 qemu-test: image
 	qemu-tests/run.sh target/image
 
-test: deps fmt-check lint unit conformance bench-smoke reliability qemu-test
+test: deps fmt-check lint unit fuzz-smoke conformance bench-smoke reliability qemu-test
 
 clean:
 	$(CARGO) clean

@@ -533,6 +533,14 @@ fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 impl Config {
+    /// Applies the text of a configuration file (TOML) over this configuration.
+    pub fn apply_toml(&mut self, text: &str) -> Result<(), String> {
+        let value = crate::toml_lite::parse(text).map_err(|e| e.to_string())?;
+        let file: FileConfig = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        self.apply_file(file);
+        Ok(())
+    }
+
     fn apply_file(&mut self, f: FileConfig) {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { self.$field = v; } )* };
@@ -719,11 +727,9 @@ impl Config {
         if let Some(path) = config_file {
             let text =
                 std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
-            let value =
-                crate::toml_lite::parse(&text).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
-            let file: FileConfig =
-                serde_json::from_value(value).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
-            config.apply_file(file);
+            config
+                .apply_toml(&text)
+                .map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
         }
         config.apply_env(env)?;
         for (flag, value) in flags {

@@ -17,6 +17,8 @@ pub mod consoles;
 pub mod error;
 pub mod events;
 pub mod firmware;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod http;
 pub mod libvirt;

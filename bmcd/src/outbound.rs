@@ -806,15 +806,15 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 /// The parts of an `http(s)` URL needed to make a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Url {
-    https: bool,
+pub(crate) struct Url {
+    pub(crate) https: bool,
     /// Lowercase host name, or the IP address without brackets.
-    host: String,
+    pub(crate) host: String,
     /// Set when the host is an IP literal.
-    ip: Option<IpAddr>,
-    port: u16,
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) port: u16,
     /// Origin-form request target: path and query, percent-encoded, never empty.
-    target: String,
+    pub(crate) target: String,
 }
 
 fn bad_url(msg: impl Into<String>) -> FetchError {
@@ -822,7 +822,7 @@ fn bad_url(msg: impl Into<String>) -> FetchError {
 }
 
 impl Url {
-    fn parse(input: &str) -> Result<Url, FetchError> {
+    pub(crate) fn parse(input: &str) -> Result<Url, FetchError> {
         let input = input.trim();
         let (scheme, rest) =
             split_scheme(input).ok_or_else(|| bad_url("it must start with http:// or https://"))?;
@@ -893,7 +893,7 @@ impl Url {
     }
 
     /// `host[:port]` as for the Host header (port only when not the default).
-    fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         let host = match self.ip {
             Some(IpAddr::V6(_)) => format!("[{}]", self.host),
             _ => self.host.clone(),
@@ -905,7 +905,7 @@ impl Url {
         }
     }
 
-    fn scheme(&self) -> &'static str {
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.https {
             "https"
         } else {
@@ -918,7 +918,7 @@ impl Url {
     }
 
     /// Resolves a `Location` header against this URL.
-    fn join(&self, location: &str) -> Result<Url, FetchError> {
+    pub(crate) fn join(&self, location: &str) -> Result<Url, FetchError> {
         let location = location.trim();
         if split_scheme(location).is_some() {
             return Url::parse(location);

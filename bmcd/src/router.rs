@@ -252,6 +252,11 @@ pub fn normalize(path: &str) -> &str {
     }
 }
 
+/// The segments of a path; none when it does not start with `/` (it then names no route).
+fn segments(path: &str) -> Option<Vec<&str>> {
+    Some(normalize(path).strip_prefix('/')?.split('/').collect())
+}
+
 impl Router {
     pub fn new(routes: Vec<Route>) -> Router {
         let routes = routes
@@ -304,7 +309,7 @@ impl Router {
 
     /// The `Allow` value of the template that `path` matches.
     pub fn allow(&self, path: &str) -> Option<String> {
-        let parts: Vec<&str> = normalize(path).split('/').skip(1).collect();
+        let parts = segments(path)?;
         let mut methods: Vec<&str> = Vec::new();
         for c in &self.routes {
             if Router::captures(c, &parts).is_some() {
@@ -324,7 +329,7 @@ impl Router {
     /// `path` spelled as a route spells its literal segments, when it matches
     /// one ignoring ASCII case (iLO clients write `systems/1/bios`).
     pub fn canonical_case(&self, path: &str) -> Option<String> {
-        let parts: Vec<&str> = normalize(path).split('/').skip(1).collect();
+        let parts = segments(path)?;
         self.routes.iter().find_map(|c| {
             if c.segments.len() != parts.len() {
                 return None;
@@ -343,7 +348,9 @@ impl Router {
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
-        let parts: Vec<&str> = normalize(path).split('/').skip(1).collect();
+        let Some(parts) = segments(path) else {
+            return Match::NotFound;
+        };
         let method = if method == Method::HEAD {
             &Method::GET
         } else {
@@ -435,5 +442,19 @@ mod tests {
             router.find(&Method::HEAD, "/redfish/v1"),
             Match::Found(..)
         ));
+    }
+
+    // Found by the `path` fuzz target (fuzz/regressions/path): the first segment was skipped
+    // whatever it was, so a path without its leading `/` matched as if it had one.
+    #[test]
+    fn only_absolute_paths_match() {
+        let router = Router::new(all_routes());
+        assert!(matches!(
+            router.find(&Method::GET, "t-/redfish/v1/Systems/abc%2Ddef/"),
+            Match::NotFound
+        ));
+        assert!(router.allow("x/redfish/v1").is_none());
+        assert!(router.canonical_case("t-/redfish/v1/systems/1").is_none());
+        assert!(router.canonical_case("/redfish/v1/systems/1").is_some());
     }
 }

@@ -28,7 +28,13 @@ impl std::fmt::Display for TomlError {
 struct Parser<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,
     line: usize,
+    /// Arrays open around the value being read.
+    depth: usize,
 }
+
+/// Arrays nest at most this deep (the configuration needs one level): a deeper document is
+/// refused rather than read by recursion until the stack runs out.
+const MAX_DEPTH: usize = 16;
 
 fn bare(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
@@ -230,6 +236,16 @@ impl Parser<'_> {
     }
 
     fn array(&mut self) -> Result<Value, TomlError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!("arrays nested deeper than {MAX_DEPTH} are not supported"));
+        }
+        self.depth += 1;
+        let items = self.items();
+        self.depth -= 1;
+        items
+    }
+
+    fn items(&mut self) -> Result<Value, TomlError> {
         self.next();
         let mut items = Vec::new();
         loop {
@@ -255,6 +271,7 @@ pub fn parse(text: &str) -> Result<Value, TomlError> {
     let mut p = Parser {
         chars: text.chars().peekable(),
         line: 1,
+        depth: 0,
     };
     let mut root = Map::new();
     // The table keys go to: None = the root; Some((name, is_array)).
@@ -333,6 +350,18 @@ pub fn parse(text: &str) -> Result<Value, TomlError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    // Found while writing the `config` fuzz target (fuzz/regressions/config): each `[` of a
+    // value recursed once more, so a long run of them overflowed the stack.
+    #[test]
+    fn deeply_nested_arrays_are_refused() {
+        let text = format!("a = {}", "[".repeat(100_000));
+        let e = parse(&text).expect_err("too deep");
+        assert!(e.to_string().contains("nested deeper"), "{e}");
+        let ok = format!("a = {}1{}", "[".repeat(16), "]".repeat(16));
+        assert!(parse(&ok).is_ok());
+        assert!(parse(&format!("a = {}1{}", "[".repeat(17), "]".repeat(17))).is_err());
+    }
 
     #[test]
     fn reads_what_the_configuration_uses() {

@@ -13,6 +13,8 @@
 //! and, for serial consoles, a libvirt connection.
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod redeem;
 mod serial;
 mod web;
@@ -477,6 +479,32 @@ struct Outcome {
     from_client: u64,
 }
 
+/// What a client's WebSocket message is to the console.
+#[derive(Debug, PartialEq, Eq)]
+enum FromClient {
+    /// Bytes for the console (binary, or text for robustness).
+    Data(Bytes),
+    /// Ping, pong: nothing for the console.
+    Control,
+    /// The client closed or is gone.
+    Closed,
+    /// A protocol error or a message over the limit.
+    Error,
+}
+
+fn from_client(msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> FromClient {
+    match msg {
+        Some(Ok(Message::Binary(b))) => FromClient::Data(b),
+        Some(Ok(Message::Text(t))) => FromClient::Data(Bytes::from(t.as_str().as_bytes().to_vec())),
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => FromClient::Control,
+        Some(Ok(Message::Close(_))) | None => FromClient::Closed,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "WebSocket error");
+            FromClient::Error
+        }
+    }
+}
+
 /// Moves bytes between the WebSocket and the console until one side ends,
 /// the session is idle too long, its time is up, bmcd ends it or the proxy
 /// stops.
@@ -536,16 +564,14 @@ async fn bridge(
                 }
             },
             msg = ws.next() => {
-                let data = match msg {
-                    Some(Ok(Message::Binary(b))) => b,
-                    Some(Ok(Message::Text(t))) => Bytes::from(t.as_str().as_bytes().to_vec()),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => {
+                let data = match from_client(msg) {
+                    FromClient::Data(b) => b,
+                    FromClient::Control => continue,
+                    FromClient::Closed => {
                         out.reason = "client closed";
                         return out;
                     }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "WebSocket error");
+                    FromClient::Error => {
                         out.reason = "client error";
                         out.close = Some((CloseCode::Protocol, "WebSocket protocol error or message too large"));
                         return out;

@@ -643,17 +643,8 @@ async fn authenticate(
     }
     if let Some(authz) = headers.get(header::AUTHORIZATION) {
         let authz = authz.to_str().map_err(|_| RedfishError::unauthorized())?;
-        let (scheme, rest) = authz.split_once(' ').unwrap_or((authz, ""));
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(RedfishError::unauthorized());
-        }
-        let decoded = B64
-            .decode(rest.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(RedfishError::unauthorized)?;
-        let (user, pass) = decoded.split_once(':').ok_or_else(RedfishError::unauthorized)?;
-        return app.auth.authenticate_password_at(scope, user, pass).await;
+        let (user, pass) = basic_credentials(authz).ok_or_else(RedfishError::unauthorized)?;
+        return app.auth.authenticate_password_at(scope, &user, &pass).await;
     }
     if let Some(user) = certificate_user {
         return app.auth.authenticate_certificate_at(scope, user);
@@ -661,18 +652,29 @@ async fn authenticate(
     Err(RedfishError::unauthorized())
 }
 
+/// User name and password of an `Authorization: Basic` value.
+pub(crate) fn basic_credentials(authz: &str) -> Option<(String, String)> {
+    let (scheme, rest) = authz.split_once(' ').unwrap_or((authz, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(B64.decode(rest.trim()).ok()?).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
 /// Query parameters: bmcd supports none of the OData `$` options yet, and says
 /// so (501) rather than ignoring them; other parameters are ignored, as Redfish
 /// requires.
 /// `$top` and `$skip`, which every collection understands.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Paging {
-    top: Option<usize>,
-    skip: Option<usize>,
+pub(crate) struct Paging {
+    pub(crate) top: Option<usize>,
+    pub(crate) skip: Option<usize>,
 }
 
 impl Paging {
-    fn parse(query: Option<&str>) -> Result<Paging, RedfishError> {
+    pub(crate) fn parse(query: Option<&str>) -> Result<Paging, RedfishError> {
         let mut p = Paging::default();
         for pair in query.unwrap_or("").split('&') {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -696,7 +698,7 @@ impl Paging {
 
     /// Cuts a collection's members to the page; `Members@odata.count` stays the
     /// total, and `Members@odata.nextLink` points to the rest.
-    fn apply(&self, path: &str, query: Option<&str>, reply: Reply) -> Result<Reply, RedfishError> {
+    pub(crate) fn apply(&self, path: &str, query: Option<&str>, reply: Reply) -> Result<Reply, RedfishError> {
         if !self.given() {
             return Ok(reply);
         }
@@ -736,7 +738,7 @@ impl Paging {
     }
 }
 
-fn check_query(query: Option<&str>, accepted: &[&str], paging: bool) -> Result<(), RedfishError> {
+pub(crate) fn check_query(query: Option<&str>, accepted: &[&str], paging: bool) -> Result<(), RedfishError> {
     let Some(q) = query else { return Ok(()) };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let name = pair.split_once('=').map(|(n, _)| n).unwrap_or(pair);
@@ -751,7 +753,7 @@ fn check_query(query: Option<&str>, accepted: &[&str], paging: bool) -> Result<(
 }
 
 /// Redfish speaks OData 4.0; a client that asks for another version gets 412.
-fn check_odata_version(headers: &HeaderMap) -> Result<(), RedfishError> {
+pub(crate) fn check_odata_version(headers: &HeaderMap) -> Result<(), RedfishError> {
     match headers.get("odata-version").map(|v| v.to_str().unwrap_or("")) {
         None => Ok(()),
         Some(v) if v.trim() == "4.0" => Ok(()),
@@ -875,14 +877,22 @@ async fn read_body(app: &App, method: &Method, req: hyper::Request<Incoming>) ->
         })?
         .to_bytes();
     if !body.is_empty() && matches!(*method, Method::POST | Method::PATCH | Method::PUT) {
-        if let Some(ct) = content_type {
-            let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if media != "application/json" && !media.ends_with("+json") {
-                return Err(RedfishError::unsupported_media_type(&ct));
-            }
+        if let Some(ct) = content_type.filter(|ct| !is_json(ct)) {
+            return Err(RedfishError::unsupported_media_type(&ct));
         }
     }
     Ok(body)
+}
+
+/// Whether a `Content-Type` names JSON (`application/json` or a `+json` type).
+pub(crate) fn is_json(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json" || media.ends_with("+json")
 }
 
 /// The JSON representation of another resource, read as `principal` would
@@ -934,14 +944,14 @@ async fn current_etag(
 
 /// `$expand`: `*` (everything), `.` (not `Links`) or `~` (only `Links`), one level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expand {
+pub(crate) enum Expand {
     All,
     NoLinks,
     Links,
 }
 
 impl Expand {
-    fn parse(query: Option<&str>) -> Result<Option<Expand>, RedfishError> {
+    pub(crate) fn parse(query: Option<&str>) -> Result<Option<Expand>, RedfishError> {
         for pair in query.unwrap_or("").split('&') {
             let Some(raw) = pair.strip_prefix("$expand=") else {
                 continue;
@@ -1056,7 +1066,7 @@ pub fn etag_of(bytes: &[u8]) -> String {
     format!("W/\"{hex}\"")
 }
 
-fn etag_list_matches(list: &str, current: Option<&str>) -> bool {
+pub(crate) fn etag_list_matches(list: &str, current: Option<&str>) -> bool {
     let list = list.trim();
     if list == "*" {
         return current.is_some();

@@ -172,10 +172,10 @@ fn entry_json(log: &Log, e: &LogRecord) -> Value {
 /// A `$filter` over log entries: clauses `Property op 'value'` joined by `and`,
 /// with `eq`/`ne` on Severity, MessageId and EntryType, and `eq`, `ne`, `gt`,
 /// `ge`, `lt`, `le` on Created (RFC 3339 date-times compare as text).
-struct EntryFilter(Vec<(String, String, String)>);
+pub(crate) struct EntryFilter(pub(crate) Vec<(String, String, String)>);
 
 impl EntryFilter {
-    fn parse(text: &str) -> Result<EntryFilter, String> {
+    pub(crate) fn parse(text: &str) -> Result<EntryFilter, String> {
         let mut clauses = Vec::new();
         let lower = text.to_ascii_lowercase();
         if lower.contains(" or ") {

@@ -317,54 +317,88 @@ fn boot_mode_name(m: BootMode) -> &'static str {
     }
 }
 
-async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
-    let mut body = Fields::parse(&req.body, Context::Resource)?;
-    let asset_tag = body.string("AssetTag")?;
-    let indicator = body.bool("LocationIndicatorActive")?;
-    let led = body.enumerated("IndicatorLED", |s| match s {
-        "Lit" | "Blinking" => Some(true),
-        "Off" => Some(false),
-        _ => None,
-    })?;
-    let mut boot_fields = body.object("Boot")?;
-    let (mut enabled, mut target, mut mode, mut order) = (None, None, None, None);
-    if let Some(b) = boot_fields.as_mut() {
-        enabled = b.enumerated("BootSourceOverrideEnabled", BootOverrideEnabled::parse)?;
-        target = b.enumerated("BootSourceOverrideTarget", BootSource::parse)?;
-        mode = b.enumerated("BootSourceOverrideMode", |m| match m {
-            "UEFI" => Some(BootMode::UEFI),
-            "Legacy" => Some(BootMode::Legacy),
+/// What a PATCH of a ComputerSystem asks for.
+pub struct SystemPatch {
+    pub asset_tag: Option<String>,
+    pub indicator: Option<bool>,
+    pub led: Option<bool>,
+    pub enabled: Option<BootOverrideEnabled>,
+    pub target: Option<BootSource>,
+    pub mode: Option<BootMode>,
+    pub order: Option<Vec<String>>,
+}
+
+impl SystemPatch {
+    pub fn parse(body: &[u8]) -> Result<SystemPatch, RedfishError> {
+        let mut body = Fields::parse(body, Context::Resource)?;
+        let asset_tag = body.string("AssetTag")?;
+        let indicator = body.bool("LocationIndicatorActive")?;
+        let led = body.enumerated("IndicatorLED", |s| match s {
+            "Lit" | "Blinking" => Some(true),
+            "Off" => Some(false),
             _ => None,
         })?;
-        order = match b.take("BootOrder") {
-            None => None,
-            Some(serde_json::Value::Array(items)) => {
-                let mut ids = Vec::new();
-                for item in items {
-                    match item {
-                        serde_json::Value::String(s) => ids.push(s),
-                        other => {
-                            return Err(RedfishError::property_value_type(
-                                &other.to_string(),
-                                "Boot/BootOrder",
-                            ))
+        let mut boot_fields = body.object("Boot")?;
+        let (mut enabled, mut target, mut mode, mut order) = (None, None, None, None);
+        if let Some(b) = boot_fields.as_mut() {
+            enabled = b.enumerated("BootSourceOverrideEnabled", BootOverrideEnabled::parse)?;
+            target = b.enumerated("BootSourceOverrideTarget", BootSource::parse)?;
+            mode = b.enumerated("BootSourceOverrideMode", |m| match m {
+                "UEFI" => Some(BootMode::UEFI),
+                "Legacy" => Some(BootMode::Legacy),
+                _ => None,
+            })?;
+            order = match b.take("BootOrder") {
+                None => None,
+                Some(serde_json::Value::Array(items)) => {
+                    let mut ids = Vec::new();
+                    for item in items {
+                        match item {
+                            serde_json::Value::String(s) => ids.push(s),
+                            other => {
+                                return Err(RedfishError::property_value_type(
+                                    &other.to_string(),
+                                    "Boot/BootOrder",
+                                ))
+                            }
                         }
                     }
+                    Some(ids)
                 }
-                Some(ids)
-            }
-            Some(other) => {
-                return Err(RedfishError::property_value_type(
-                    &other.to_string(),
-                    "Boot/BootOrder",
-                ))
-            }
-        };
+                Some(other) => {
+                    return Err(RedfishError::property_value_type(
+                        &other.to_string(),
+                        "Boot/BootOrder",
+                    ))
+                }
+            };
+        }
+        if let Some(b) = boot_fields {
+            b.finish()?;
+        }
+        body.finish()?;
+        Ok(SystemPatch {
+            asset_tag,
+            indicator,
+            led,
+            enabled,
+            target,
+            mode,
+            order,
+        })
     }
-    if let Some(b) = boot_fields {
-        b.finish()?;
-    }
-    body.finish()?;
+}
+
+async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
+    let SystemPatch {
+        asset_tag,
+        indicator,
+        led,
+        enabled,
+        target,
+        mode,
+        order,
+    } = SystemPatch::parse(&req.body)?;
 
     let s = system_of(&req).await?;
     if let Some(m) = mode {
@@ -454,11 +488,17 @@ async fn get_boot_option(req: Request) -> Result<Reply, RedfishError> {
     })))
 }
 
-async fn post_system_reset(req: Request) -> Result<Reply, RedfishError> {
-    let mut body = Fields::parse(&req.body, Context::Action(RESET_ACTION))?;
+/// The `ResetType` of a `ComputerSystem.Reset` body.
+pub fn reset_type(body: &[u8]) -> Result<ResetType, RedfishError> {
+    let mut body = Fields::parse(body, Context::Action(RESET_ACTION))?;
     let reset_type = body.enumerated("ResetType", ResetType::parse)?;
     let reset_type = body.required("ResetType", reset_type)?;
     body.finish()?;
+    Ok(reset_type)
+}
+
+async fn post_system_reset(req: Request) -> Result<Reply, RedfishError> {
+    let reset_type = reset_type(&req.body)?;
     if !req.app.hypervisor.supported_reset_types().contains(&reset_type) {
         return Err(RedfishError::action_parameter_value_not_in_list(
             reset_type.as_str(),

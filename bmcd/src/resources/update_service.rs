@@ -177,6 +177,64 @@ fn parse_targets(
     Ok(bank)
 }
 
+fn unrecognized_upload(e: &package::PackageError) -> RedfishError {
+    RedfishError::bad_request(
+        Message::new(&base::UNRECOGNIZED_REQUEST_BODY, &[]).resolution(format!(
+        "{e} Send multipart/form-data with the parts UpdateParameters (JSON) and UpdateFile (the package)."
+    )),
+    )
+}
+
+/// Reads a multipart update body (`file[0..len]`): the `Targets` of its `UpdateParameters` part
+/// and where its `UpdateFile` part (the package) is. Blocking I/O.
+pub fn read_multipart(
+    file: &std::fs::File,
+    len: u64,
+    boundary: &str,
+) -> Result<(Option<Bank>, Span), RedfishError> {
+    let parts = package::parse_multipart(file, len, boundary).map_err(|e| unrecognized_upload(&e))?;
+    if let Some(unknown) = parts
+        .iter()
+        .find(|p| p.name != "UpdateParameters" && p.name != "UpdateFile")
+    {
+        return Err(RedfishError::property_unknown(&unknown.name));
+    }
+    for name in ["UpdateParameters", "UpdateFile"] {
+        if parts.iter().filter(|p| p.name == name).count() > 1 {
+            return Err(RedfishError::bad_request(Message::new(
+                &base::PROPERTY_DUPLICATE,
+                &[name],
+            )));
+        }
+    }
+    let params = parts
+        .iter()
+        .find(|p| p.name == "UpdateParameters")
+        .map(|p| package::read_span(file, p.body, package::MAX_PARAMETERS))
+        .transpose()
+        .map_err(|e| unrecognized_upload(&e))?
+        .ok_or_else(|| RedfishError::property_missing("UpdateParameters"))?;
+    let span: Span = parts
+        .iter()
+        .find(|p| p.name == "UpdateFile")
+        .map(|p| p.body)
+        .ok_or_else(|| RedfishError::property_missing("UpdateFile"))?;
+    let mut body = Fields::parse(&params, Context::Resource)?;
+    let targets = parse_targets(body.take("Targets"), "Targets", None)?;
+    let apply = body.string("@Redfish.OperationApplyTime")?;
+    if let Some(a) = apply.filter(|a| a != "OnReset") {
+        return Err(RedfishError::property_value_not_in_list(
+            &a,
+            "@Redfish.OperationApplyTime",
+        ));
+    }
+    body.finish()?;
+    if span.len == 0 {
+        return Err(RedfishError::property_missing("UpdateFile"));
+    }
+    Ok((targets, span))
+}
+
 async fn post_multipart(mut req: Request) -> Result<Reply, RedfishError> {
     let firmware = Arc::clone(&req.app.firmware);
     if !firmware.enabled() {
@@ -195,62 +253,16 @@ async fn post_multipart(mut req: Request) -> Result<Reply, RedfishError> {
         .upload
         .take()
         .ok_or_else(|| RedfishError::property_missing("UpdateFile"))?;
-    let parsed = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(&upload.0).map_err(|e| package::PackageError::Io(e.to_string()))?;
-        let len = f
-            .metadata()
-            .map_err(|e| package::PackageError::Io(e.to_string()))?
-            .len();
-        let parts = package::parse_multipart(&f, len, &boundary)?;
-        let params = parts
-            .iter()
-            .find(|p| p.name == "UpdateParameters")
-            .map(|p| package::read_span(&f, p.body, package::MAX_PARAMETERS))
-            .transpose()?;
-        Ok::<_, package::PackageError>((upload, parts, params))
+    let (upload, read) = tokio::task::spawn_blocking(move || {
+        let read = std::fs::File::open(&upload.0)
+            .and_then(|f| Ok((f.metadata()?.len(), f)))
+            .map_err(|e| unrecognized_upload(&package::PackageError::Io(e.to_string())))
+            .and_then(|(len, f)| read_multipart(&f, len, &boundary));
+        (upload, read)
     })
     .await
     .map_err(|_| RedfishError::internal())?;
-    let (upload, parts, params) = parsed.map_err(|e| {
-        RedfishError::bad_request(
-            Message::new(&base::UNRECOGNIZED_REQUEST_BODY, &[]).resolution(format!(
-                "{e} Send multipart/form-data with the parts UpdateParameters (JSON) and UpdateFile (the package)."
-            )),
-        )
-    })?;
-    if let Some(unknown) = parts
-        .iter()
-        .find(|p| p.name != "UpdateParameters" && p.name != "UpdateFile")
-    {
-        return Err(RedfishError::property_unknown(&unknown.name));
-    }
-    for name in ["UpdateParameters", "UpdateFile"] {
-        if parts.iter().filter(|p| p.name == name).count() > 1 {
-            return Err(RedfishError::bad_request(Message::new(
-                &base::PROPERTY_DUPLICATE,
-                &[name],
-            )));
-        }
-    }
-    let params = params.ok_or_else(|| RedfishError::property_missing("UpdateParameters"))?;
-    let file: Span = parts
-        .iter()
-        .find(|p| p.name == "UpdateFile")
-        .map(|p| p.body)
-        .ok_or_else(|| RedfishError::property_missing("UpdateFile"))?;
-    let mut body = Fields::parse(&params, Context::Resource)?;
-    let targets = parse_targets(body.take("Targets"), "Targets", None)?;
-    let apply = body.string("@Redfish.OperationApplyTime")?;
-    if let Some(a) = apply.filter(|a| a != "OnReset") {
-        return Err(RedfishError::property_value_not_in_list(
-            &a,
-            "@Redfish.OperationApplyTime",
-        ));
-    }
-    body.finish()?;
-    if file.len == 0 {
-        return Err(RedfishError::property_missing("UpdateFile"));
-    }
+    let (targets, file) = read?;
     let task = firmware
         .update(
             Source::Upload {
