@@ -134,28 +134,9 @@ async fn get_chassis(req: Request) -> Result<Reply, RedfishError> {
 async fn patch_chassis(req: Request) -> Result<Reply, RedfishError> {
     let s = system_of(&req).await?;
     let mut body = Fields::parse(&req.body, Context::Resource)?;
-    let asset_tag = body.string("AssetTag")?;
-    let indicator = body.bool("LocationIndicatorActive")?;
-    let led = body.enumerated("IndicatorLED", |v| match v {
-        "Lit" | "Blinking" => Some(true),
-        "Off" => Some(false),
-        _ => None,
-    })?;
+    let settings = super::systems::SharedSettings::take(&mut body)?;
     body.finish()?;
-    let mut settings = req.app.store.system_settings(s.id.clone()).await?;
-    if let Some(tag) = asset_tag {
-        if tag.chars().count() > 64 {
-            return Err(RedfishError::bad_request(crate::error::Message::new(
-                &crate::registries::base::STRING_VALUE_TOO_LONG,
-                &[&tag, "64"],
-            )));
-        }
-        settings.asset_tag = tag;
-    }
-    if let Some(on) = indicator.or(led) {
-        settings.location_indicator_active = on;
-    }
-    req.app.store.set_system_settings(s.id.clone(), settings).await?;
+    settings.apply(&req.app, &s.id).await?;
     get_chassis(req).await
 }
 

@@ -317,11 +317,60 @@ fn boot_mode_name(m: BootMode) -> &'static str {
     }
 }
 
-/// What a PATCH of a ComputerSystem asks for.
-pub struct SystemPatch {
+/// The settings a system and its chassis share (a PATCH of either changes
+/// both): `AssetTag`, and the location indicator as `LocationIndicatorActive`
+/// or the older `IndicatorLED`.
+pub struct SharedSettings {
     pub asset_tag: Option<String>,
     pub indicator: Option<bool>,
-    pub led: Option<bool>,
+}
+
+impl SharedSettings {
+    /// Takes the shared properties out of a PATCH body.
+    pub fn take(body: &mut Fields) -> Result<SharedSettings, RedfishError> {
+        let asset_tag = body.string("AssetTag")?;
+        let indicator = body.bool("LocationIndicatorActive")?;
+        let led = body.enumerated("IndicatorLED", |s| match s {
+            "Lit" | "Blinking" => Some(true),
+            "Off" => Some(false),
+            _ => None,
+        })?;
+        if let Some(tag) = &asset_tag {
+            if tag.chars().count() > 64 {
+                return Err(RedfishError::bad_request(crate::error::Message::new(
+                    &crate::registries::base::STRING_VALUE_TOO_LONG,
+                    &[tag, "64"],
+                )));
+            }
+        }
+        Ok(SharedSettings {
+            asset_tag,
+            indicator: indicator.or(led),
+        })
+    }
+
+    /// Stores what was asked for, if anything.
+    pub async fn apply(self, app: &crate::app::App, system_id: &str) -> Result<(), RedfishError> {
+        if self.asset_tag.is_none() && self.indicator.is_none() {
+            return Ok(());
+        }
+        let mut settings = app.store.system_settings(system_id.to_owned()).await?;
+        if let Some(tag) = self.asset_tag {
+            settings.asset_tag = tag;
+        }
+        if let Some(on) = self.indicator {
+            settings.location_indicator_active = on;
+        }
+        app.store
+            .set_system_settings(system_id.to_owned(), settings)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What a PATCH of a ComputerSystem asks for.
+pub struct SystemPatch {
+    pub settings: SharedSettings,
     pub enabled: Option<BootOverrideEnabled>,
     pub target: Option<BootSource>,
     pub mode: Option<BootMode>,
@@ -331,13 +380,7 @@ pub struct SystemPatch {
 impl SystemPatch {
     pub fn parse(body: &[u8]) -> Result<SystemPatch, RedfishError> {
         let mut body = Fields::parse(body, Context::Resource)?;
-        let asset_tag = body.string("AssetTag")?;
-        let indicator = body.bool("LocationIndicatorActive")?;
-        let led = body.enumerated("IndicatorLED", |s| match s {
-            "Lit" | "Blinking" => Some(true),
-            "Off" => Some(false),
-            _ => None,
-        })?;
+        let settings = SharedSettings::take(&mut body)?;
         let mut boot_fields = body.object("Boot")?;
         let (mut enabled, mut target, mut mode, mut order) = (None, None, None, None);
         if let Some(b) = boot_fields.as_mut() {
@@ -378,9 +421,7 @@ impl SystemPatch {
         }
         body.finish()?;
         Ok(SystemPatch {
-            asset_tag,
-            indicator,
-            led,
+            settings,
             enabled,
             target,
             mode,
@@ -391,9 +432,7 @@ impl SystemPatch {
 
 async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
     let SystemPatch {
-        asset_tag,
-        indicator,
-        led,
+        settings,
         enabled,
         target,
         mode,
@@ -438,22 +477,7 @@ async fn patch_system(req: Request) -> Result<Reply, RedfishError> {
         });
         req.app.boot.set(&s, BootOverride { enabled, target }).await?;
     }
-    if asset_tag.is_some() || indicator.is_some() || led.is_some() {
-        let mut settings = req.app.store.system_settings(s.id.clone()).await?;
-        if let Some(tag) = asset_tag {
-            if tag.chars().count() > 64 {
-                return Err(RedfishError::bad_request(crate::error::Message::new(
-                    &crate::registries::base::STRING_VALUE_TOO_LONG,
-                    &[&tag, "64"],
-                )));
-            }
-            settings.asset_tag = tag;
-        }
-        if let Some(on) = indicator.or(led) {
-            settings.location_indicator_active = on;
-        }
-        req.app.store.set_system_settings(s.id.clone(), settings).await?;
-    }
+    settings.apply(&req.app, &s.id).await?;
     get_system(req).await
 }
 
