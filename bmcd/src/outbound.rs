@@ -763,8 +763,9 @@ async fn receive(
 
 /// Certificate "verifier" for `verify_certificate = false`: any certificate is accepted, but the
 /// handshake signatures are still checked so the session itself is sound.
+/// Also what `bmcctl --insecure` uses.
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
+pub struct AcceptAnyCertificate(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
