@@ -320,6 +320,20 @@ async fn a_certificate_signed_for_a_generated_csr_is_installed_without_its_key()
     let dir = TempDir::new("cert-csr");
     let bmc = start(dir.path()).await;
     let admin = bmc.admin();
+    // The action names its parameters in an ActionInfo.
+    let service = admin.get("/redfish/v1/CertificateService").await.json;
+    let info = service["Actions"]["#CertificateService.GenerateCSR"]["@Redfish.ActionInfo"]
+        .as_str()
+        .expect("ActionInfo")
+        .to_owned();
+    let info = admin.get(&info).await.json;
+    let params = info["Parameters"].as_array().expect("parameters");
+    let required: Vec<&str> = params
+        .iter()
+        .filter(|p| p["Required"] == true)
+        .filter_map(|p| p["Name"].as_str())
+        .collect();
+    assert_eq!(required, vec!["CertificateCollection", "CommonName"], "{info}");
     let r = admin
         .post(
             GENERATE_CSR,

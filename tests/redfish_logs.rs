@@ -92,6 +92,17 @@ async fn logs_record_events_and_every_state_changing_request() {
     assert_eq!(reset["MessageArgs"][0], "admin");
     assert_eq!(reset["MessageArgs"][1], "127.0.0.1");
     assert_eq!(reset["EntryType"], "Oem");
+    // Audit entries cite Redfin's own registry, served beside the DMTF ones.
+    assert_eq!(reset["MessageId"], "RedfinAudit.1.0.0.RequestAudited");
+    let registry = admin
+        .get("/redfish/v1/Registries/RedfinAudit/RedfinAudit")
+        .await
+        .json;
+    assert_eq!(registry["OwningEntity"], "Redfin");
+    assert_eq!(
+        registry["Messages"]["RequestAudited"]["Message"],
+        "%1 from %2: %3 %4 answered %5"
+    );
     let login = audit
         .iter()
         .find(|e| e["MessageArgs"][4] == "401")

@@ -122,7 +122,12 @@ impl Logs {
             created: now_unix(),
             severity: severity.to_owned(),
             message: format!("{user} from {client}: {method} {path} answered {status}"),
-            message_id: String::new(),
+            message_id: format!(
+                "{}.{}.{}",
+                crate::registries::audit::PREFIX,
+                crate::registries::audit::VERSION,
+                crate::registries::audit::REQUEST_AUDITED.key
+            ),
             args: vec![
                 user.to_owned(),
                 client.to_owned(),

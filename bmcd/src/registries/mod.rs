@@ -10,6 +10,7 @@ macro_rules! named {
     };
 }
 
+pub mod audit;
 pub mod base;
 pub mod resource_event;
 pub mod task_event;
@@ -39,6 +40,8 @@ pub struct Registry {
     pub version: &'static str,
     pub name: &'static str,
     pub messages: &'static [MessageDef],
+    /// `DMTF` (published at redfish.dmtf.org) or `Redfin` (this service's own).
+    pub owner: &'static str,
 }
 
 /// Every message registry bmcd's messages and events come from.
@@ -48,18 +51,28 @@ pub const ALL: &[Registry] = &[
         version: base::VERSION,
         name: "Base Message Registry",
         messages: base::ALL,
+        owner: "DMTF",
     },
     Registry {
         prefix: resource_event::PREFIX,
         version: resource_event::VERSION,
         name: "Resource Event Message Registry",
         messages: resource_event::ALL,
+        owner: "DMTF",
     },
     Registry {
         prefix: task_event::PREFIX,
         version: task_event::VERSION,
         name: "Task Event Message Registry",
         messages: task_event::ALL,
+        owner: "DMTF",
+    },
+    Registry {
+        prefix: audit::PREFIX,
+        version: audit::VERSION,
+        name: "Redfin Audit Message Registry",
+        messages: audit::ALL,
+        owner: "Redfin",
     },
 ];
 
@@ -94,10 +107,10 @@ pub fn registry_document(reg: &Registry) -> Value {
         "Id": format!("{}.{}", reg.prefix, reg.version),
         "Name": reg.name,
         "Language": "en",
-        "Description": format!("The DMTF {} messages that this service emits.", reg.prefix),
+        "Description": format!("The {} {} messages that this service emits.", reg.owner, reg.prefix),
         "RegistryPrefix": reg.prefix,
         "RegistryVersion": reg.version,
-        "OwningEntity": "DMTF",
+        "OwningEntity": reg.owner,
         "Messages": messages,
     })
 }

@@ -64,6 +64,7 @@ async fn get_account_service(req: Request) -> Result<Reply, RedfishError> {
         "ServiceEnabled": true,
         "Status": status_ok(),
         "LocalAccountAuth": "Enabled",
+        "SupportedAccountTypes": ["Redfish"],
         "HTTPBasicAuth": "Enabled",
         "MinPasswordLength": p.min_password_length,
         "MaxPasswordLength": p.max_password_length,

@@ -25,6 +25,7 @@ pub fn routes() -> Vec<Route> {
         route!(GET "/redfish/v1/CertificateService/CertificateLocations", Required::LOGIN, get_certificate_locations),
         route!(POST "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate", Required::CONFIGURE_MANAGER, post_replace_certificate),
         route!(POST "/redfish/v1/CertificateService/Actions/CertificateService.GenerateCSR", Required::CONFIGURE_MANAGER, post_generate_csr),
+        route!(GET "/redfish/v1/CertificateService/GenerateCSRActionInfo", Required::LOGIN, get_generate_csr_action_info),
         route!(GET "/redfish/v1/Managers/{id}/NetworkProtocol/HTTPS/Certificates", Required::LOGIN, get_https_certificate_collection),
         route!(GET "/redfish/v1/Managers/{id}/NetworkProtocol/HTTPS/Certificates/{cert}", Required::LOGIN, get_https_certificate),
         route!(GET "/redfish/v1/AccountService/MultiFactorAuth/ClientCertificate/Certificates", Required::LOGIN, get_client_ca_collection),
@@ -37,6 +38,7 @@ const LOCATIONS: &str = "/redfish/v1/CertificateService/CertificateLocations";
 const REPLACE: &str = "/redfish/v1/CertificateService/Actions/CertificateService.ReplaceCertificate";
 const GENERATE_CSR: &str = "/redfish/v1/CertificateService/Actions/CertificateService.GenerateCSR";
 const GENERATE_CSR_ACTION: &str = "CertificateService.GenerateCSR";
+const GENERATE_CSR_ACTION_INFO: &str = "/redfish/v1/CertificateService/GenerateCSRActionInfo";
 /// The client CAs: a collection AccountService links to.
 pub const CLIENT_CAS: &str = "/redfish/v1/AccountService/MultiFactorAuth/ClientCertificate/Certificates";
 /// The one HTTPS certificate's id.
@@ -134,6 +136,7 @@ async fn get_certificate_service(_req: Request) -> Result<Reply, RedfishError> {
             },
             "#CertificateService.GenerateCSR": {
                 "target": GENERATE_CSR,
+                "@Redfish.ActionInfo": GENERATE_CSR_ACTION_INFO,
                 "KeyPairAlgorithm@Redfish.AllowableValues": ["TPM_ALG_ECDSA"],
                 "KeyCurveId@Redfish.AllowableValues": ["TPM_ECC_NIST_P256"],
             },
@@ -302,6 +305,32 @@ fn format_error(value: &str, key: &str) -> RedfishError {
         )
         .related(format!("#/{key}")),
     )
+}
+
+/// The parameters `GenerateCSR` takes, as `post_generate_csr` reads them.
+async fn get_generate_csr_action_info(_req: Request) -> Result<Reply, RedfishError> {
+    let text =
+        |name: &str, required: bool| json!({ "Name": name, "Required": required, "DataType": "String" });
+    Ok(Reply::ok(json!({
+        "@odata.id": GENERATE_CSR_ACTION_INFO,
+        "@odata.type": schemas::ACTION_INFO.odata_type(),
+        "Id": "GenerateCSRActionInfo",
+        "Name": "GenerateCSR Action Info",
+        "Parameters": [
+            { "Name": "CertificateCollection", "Required": true, "DataType": "Object", "ObjectDataType": "#CertificateCollection.CertificateCollection" },
+            text("CommonName", true),
+            text("Organization", false),
+            text("OrganizationalUnit", false),
+            text("City", false),
+            text("State", false),
+            text("Country", false),
+            text("Email", false),
+            { "Name": "AlternativeNames", "Required": false, "DataType": "StringArray" },
+            { "Name": "KeyPairAlgorithm", "Required": false, "DataType": "String", "AllowableValues": ["TPM_ALG_ECDSA"] },
+            { "Name": "KeyCurveId", "Required": false, "DataType": "String", "AllowableValues": ["TPM_ECC_NIST_P256"] },
+            { "Name": "KeyBitLength", "Required": false, "DataType": "Number", "AllowableNumbers": ["256"] },
+        ],
+    })))
 }
 
 async fn post_generate_csr(req: Request) -> Result<Reply, RedfishError> {

@@ -60,6 +60,11 @@ async fn get_event_service(req: Request) -> Result<Reply, RedfishError> {
             "ResourceType": true,
             "SubordinateResources": false,
         },
+        // What subscriptions can ask for beyond the filters above: none of these.
+        "ExcludeMessageId": false,
+        "ExcludeRegistryPrefix": false,
+        "IncludeOriginOfConditionSupported": false,
+        "SubordinateResourcesSupported": false,
         "Subscriptions": link(SUBSCRIPTIONS),
         "Actions": {
             "#EventService.SubmitTestEvent": {

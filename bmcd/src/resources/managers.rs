@@ -346,8 +346,8 @@ async fn get_network_protocol(req: Request) -> Result<Reply, RedfishError> {
         .map_or(s.https.port(), |a| a.port());
     let mut https = json!({ "ProtocolEnabled": true, "Port": https_port });
     // The certificate is the BMC's (per-VM endpoints present it too), managed
-    // through the BMC's own manager.
-    if req.param(0) == BMC_ID {
+    // through the BMC's own manager, which a per-VM endpoint does not show.
+    if req.param(0) == BMC_ID || req.endpoint.is_none() {
         https["Certificates"] = link(&super::certificate_service::https_certificates());
     }
     Ok(Reply::ok(json!({

@@ -51,19 +51,23 @@ async fn get_registry_file(req: Request) -> Result<Reply, RedfishError> {
     }
     let reg = registries::by_prefix(id).ok_or_else(|| RedfishError::not_found("MessageRegistryFile", id))?;
     let registry = format!("{}.{}", reg.prefix, reg.version);
+    let mut location = json!({
+        "Language": "en",
+        "Uri": format!("/redfish/v1/Registries/{0}/{0}", reg.prefix),
+    });
+    // Only the DMTF's registries are published; Redfin's own is served here only.
+    if reg.owner == "DMTF" {
+        location["PublicationUri"] = json!(format!("https://redfish.dmtf.org/registries/{registry}.json"));
+    }
     Ok(Reply::ok(json!({
         "@odata.id": format!("/redfish/v1/Registries/{}", reg.prefix),
         "@odata.type": schemas::MESSAGE_REGISTRY_FILE.odata_type(),
         "Id": reg.prefix,
         "Name": format!("{} File", reg.name),
-        "Description": format!("The DMTF {} message registry", reg.prefix),
+        "Description": format!("The {} {} message registry", reg.owner, reg.prefix),
         "Languages": ["en"],
         "Registry": registry,
-        "Location": [{
-            "Language": "en",
-            "Uri": format!("/redfish/v1/Registries/{0}/{0}", reg.prefix),
-            "PublicationUri": format!("https://redfish.dmtf.org/registries/{registry}.json"),
-        }],
+        "Location": [location],
     })))
 }
 

@@ -44,6 +44,8 @@ async fn get_service_root(req: Request) -> Result<Reply, RedfishError> {
             "OnlyMemberQuery": false,
             "ExcerptQuery": false,
             "TopSkipQuery": true,
+            // Many requests at once, on separate connections or one after the other on one.
+            "MultipleHTTPRequests": true,
         },
         "Systems": link("/redfish/v1/Systems"),
         "Chassis": link("/redfish/v1/Chassis"),
