@@ -530,6 +530,7 @@ async fn firmware_inventory_shows_both_banks() {
     assert_eq!(a["Active"], false);
     assert_eq!(a["Updateable"], true);
     assert_eq!(a["RelatedItem"][0]["@odata.id"], "/redfish/v1/Managers/BMC");
+    assert_eq!(a["Manufacturer"], "Redfin");
     let manager = admin.get("/redfish/v1/Managers/BMC").await.json;
     assert_eq!(manager["Links"]["ActiveSoftwareImage"]["@odata.id"], BANK_B);
     assert_eq!(manager["Links"]["SoftwareImages@odata.count"], 2);

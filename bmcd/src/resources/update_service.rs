@@ -115,6 +115,7 @@ async fn get_inventory_item(req: Request) -> Result<Reply, RedfishError> {
             if b.active { " (running)" } else { "" }
         ),
         "SoftwareId": "redfin-bmc",
+        "Manufacturer": "Redfin",
         "Version": b.version,
         "Updateable": !b.active,
         "WriteProtected": b.active,
