@@ -578,6 +578,10 @@ async fn a_full_state_directory_fails_writes_cleanly_and_recovers() {
 const HOSTILE_CONFIG: &str = "tls-handshake-timeout-s = 2\nheader-read-timeout-s = 3\n\
                               max-connections = 256\nmax-connections-per-client = 64";
 
+/// HOSTILE_CONFIG with a handshake timeout long enough to count a flood before it expires.
+const GLOBAL_CAP_CONFIG: &str = "tls-handshake-timeout-s = 8\nheader-read-timeout-s = 3\n\
+                                 max-connections = 256\nmax-connections-per-client = 64";
+
 /// A TLS connection, not yet used.
 async fn tls(addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
@@ -627,9 +631,10 @@ async fn slowloris_clients_are_cut_off_at_the_header_timeout_and_others_are_serv
         let head = b"GET /redfish/v1 HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
         let mut slow = Vec::new();
         for _ in 0..20 {
+            // Taken before the connection exists: bmcd's timer cannot start earlier.
+            let start = Instant::now();
             let stream = tls(bmcd.addr).await;
             slow.push(tokio::spawn(async move {
-                let start = Instant::now();
                 let (mut rd, mut wr) = tokio::io::split(stream);
                 // One byte every 200 ms: the head never completes.
                 let trickle = tokio::spawn(async move {
@@ -820,9 +825,17 @@ async fn many_idle_connections_are_capped_per_client_and_others_are_served() {
             "idle connections outlived the handshake timeout"
         );
         drop(idle);
+        served_quickly(bmcd.addr).await;
+        assert_eq!(bmcd.stop(), Some(0));
 
-        // The global cap: 5 addresses × 64 = 320 > 256 connections. bmcd holds
-        // 256; a new client is closed at accept until the idle ones time out.
+        // The global cap, on a bmcd whose handshake timeout (8 s) is far longer
+        // than opening 320 connections takes on a loaded machine, so none of them
+        // times out before they are counted: 5 addresses × 64 = 320 > 256
+        // connections. bmcd holds 256; a new client is closed at accept until
+        // the idle ones time out.
+        let bmcd = BmcdProcess::start(&options(&dir, &uri, GLOBAL_CAP_CONFIG));
+        served_quickly(bmcd.addr).await;
+        let flood_start = Instant::now();
         let mut flood = Vec::new();
         for host in 3..8u8 {
             for _ in 0..64 {
@@ -831,6 +844,11 @@ async fn many_idle_connections_are_capped_per_client_and_others_are_served() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let open = still_open(&mut flood).await;
+        let counted_after = flood_start.elapsed();
+        assert!(
+            counted_after < 8 * SECOND,
+            "opening and counting the flood took {counted_after:?}, past the handshake timeout"
+        );
         assert_eq!(open, 256, "the global connection limit");
         let refused = Conn::open(bmcd.addr, 2 * SECOND).await;
         assert!(
@@ -839,7 +857,7 @@ async fn many_idle_connections_are_capped_per_client_and_others_are_served() {
         );
         // Within the handshake timeout, the slots are free again.
         let t = Instant::now();
-        wait_until("a slot after the handshake timeout", 5 * SECOND, || async {
+        wait_until("a slot after the handshake timeout", 12 * SECOND, || async {
             Conn::open(bmcd.addr, SECOND).await.is_ok()
         })
         .await;
@@ -880,20 +898,21 @@ async fn a_hung_tls_handshake_is_cut_off_and_others_are_served() {
         let (uri, _) = test_node(dir.path(), 2);
         let bmcd = BmcdProcess::start(&options(&dir, &uri, HOSTILE_CONFIG));
         // A TLS record header promising a ClientHello that never comes, and a
-        // connection that sends nothing at all.
+        // connection that sends nothing at all. Both are accepted after `start`,
+        // so neither can be cut off before start + 2 s.
+        let start = Instant::now();
         let mut partial = TcpStream::connect(bmcd.addr).await.expect("connect");
         partial
             .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
             .await
             .expect("write");
         let mut silent = TcpStream::connect(bmcd.addr).await.expect("connect");
-        let start = Instant::now();
         served_quickly(bmcd.addr).await;
         for c in [&mut partial, &mut silent] {
             let (_, at) = read_until_closed(c, 10 * SECOND).await.expect("closed");
             let after = at - start;
             assert!(
-                after >= 2 * SECOND - Duration::from_millis(100) && after < 4 * SECOND,
+                after >= 2 * SECOND - Duration::from_millis(100) && after < 6 * SECOND,
                 "closed after {after:?}"
             );
             println!("hung handshake: closed after {after:?}");
