@@ -30,6 +30,8 @@ pub struct App {
     /// The HTTPS certificate and the client CAs (CertificateService).
     pub certificates: Arc<crate::certificates::Certificates>,
     pub hypervisor: Arc<dyn Hypervisor>,
+    /// The libvirt hosts behind `hypervisor`: their state and placement.
+    pub hosts: Arc<crate::libvirt::hosts::HostPool>,
     pub auth: Arc<Authority>,
     pub store: Store,
     pub boot: Arc<BootService>,

@@ -108,6 +108,23 @@ impl Fields {
         }
     }
 
+    /// An array of strings.
+    pub fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>, RedfishError> {
+        match self.map.remove(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(Some(
+                items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            Some(v) => Err(self.type_error(key, &v)),
+        }
+    }
+
     pub fn bool(&mut self, key: &str) -> Result<Option<bool>, RedfishError> {
         match self.map.remove(key) {
             None => Ok(None),

@@ -40,6 +40,10 @@ pub struct ComposeRequest {
     pub image: Option<ImageRecord>,
     /// `ADDRESS:PORT` of the system's own BMC endpoint (profiles with a persona).
     pub bmc_address: Option<String>,
+    /// The host to put it on; `None`: placement chooses.
+    pub host: Option<String>,
+    /// Labels its host must carry.
+    pub host_labels: Vec<String>,
 }
 
 fn quota_error(what: &str, detail: String) -> RedfishError {
@@ -202,6 +206,13 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
             },
         ),
     };
+    let host = place(app, &req, &pool).await?;
+    // An empty disk goes to the composition pool of the chosen host; an
+    // overlay stays in its image's pool (whose host `place` chose).
+    let pool = match &req.image {
+        Some(_) => pool,
+        None => app.hosts.pool_on(&pool, &host),
+    };
     let records = app.store.composed_systems().await?;
     check_quotas(
         &composer.config,
@@ -258,13 +269,14 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
             .console_log_dir
             .as_ref()
             .map(|d| d.join(format!("{}.log", req.name)).to_string_lossy().into_owned()),
+        host: Some(host.clone()),
     };
     if let Err(e) = hv.define_system(system).await {
         undo_disk().await;
         let _ = app.store.delete_composed(id.clone()).await;
         return Err(e.into());
     }
-    tracing::info!(system_id = %id, name = %req.name, profile = %p.id, "system composed");
+    tracing::info!(system_id = %id, name = %req.name, profile = %p.id, %host, "system composed");
     if let (Some(persona), Some(address)) = (&p.persona, &req.bmc_address) {
         let endpoint = crate::resources::bmc_endpoints::NewEndpoint {
             id: None,
@@ -306,6 +318,52 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
         let _ = app2.store.set_composed_state(started_id, state, message).await;
     });
     Ok(id)
+}
+
+/// Chooses the host of a new system: the one holding its image's pool, or
+/// the one the client named, or one the placement policy picks among the
+/// hosts that are up, carry the labels and have the memory free.
+async fn place(app: &Arc<App>, req: &ComposeRequest, pool: &str) -> Result<String, RedfishError> {
+    let image_host = match &req.image {
+        Some(_) => app.hosts.host_of_pool(pool),
+        None => None,
+    };
+    if let (Some(asked), Some(holder)) = (&req.host, &image_host) {
+        if asked != holder {
+            return Err(RedfishError::bad_request(
+                Message::new(
+                    &base::PROPERTY_VALUE_CONFLICT,
+                    &["Oem/Redfin/Host", "Oem/Redfin/Image"],
+                )
+                .related("#/Oem/Redfin/Host")
+                .resolution(format!(
+                    "The image is in a pool of host '{holder}'; a system made from it runs there."
+                )),
+            ));
+        }
+    }
+    let wanted = crate::libvirt::hosts::PlacementRequest {
+        vcpus: req.profile.vcpus,
+        memory_mib: req.profile.memory_mib,
+        labels: req.host_labels.clone(),
+        host: req.host.clone().or(image_host),
+    };
+    app.hosts
+        .place(&wanted, app.composition.config.placement)
+        .await
+        .map_err(|e| match e {
+            crate::libvirt::hosts::PlacementError::UnknownHost(h) => {
+                RedfishError::property_value_not_in_list(&h, "Oem/Redfin/Host")
+            }
+            crate::libvirt::hosts::PlacementError::NoRoom(why) => quota_error(
+                "host",
+                if why.is_empty() {
+                    "No host is configured.".to_owned()
+                } else {
+                    format!("No host can take the system: {}.", why.join("; "))
+                },
+            ),
+        })
 }
 
 /// At start: a system left `Creating` by a bmcd that stopped while starting

@@ -17,6 +17,10 @@ pub struct Config {
     /// Optional plain-HTTP listener that only redirects to HTTPS.
     pub http_redirect: Option<SocketAddr>,
     pub libvirt_uri: String,
+    /// Labels of the host behind `libvirt_uri` (named `local`), for placement.
+    pub libvirt_labels: Vec<String>,
+    /// Further libvirt hosts whose systems this BMC serves (`[[host]]` tables).
+    pub hosts: Vec<HostConfig>,
     pub state_dir: PathBuf,
     /// Own certificate and key (PEM); a self-signed pair is made otherwise.
     pub cert: Option<PathBuf>,
@@ -94,6 +98,35 @@ pub struct CompositionConfig {
     /// Directory the serial consoles of composed systems are logged to
     /// (`NAME.log`); `None`: not logged.
     pub console_log_dir: Option<PathBuf>,
+    /// How a new system's host is chosen among those that fit it.
+    pub placement: Placement,
+}
+
+/// How composition picks a host for a new system (`[composition] placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// The host with the most free memory: systems spread over the hosts.
+    #[default]
+    Spread,
+    /// The host with the least free memory that still fits: hosts fill up one
+    /// after the other.
+    Binpack,
+}
+
+/// The name of the host behind `libvirt-uri`.
+pub const LOCAL_HOST: &str = "local";
+
+/// One `[[host]]` of the configuration file: a further libvirt host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostConfig {
+    /// Letters, digits, '-' and '_'; names the host in Redfish
+    /// (`AggregationSources/{name}`, storage pools `POOL@NAME`).
+    pub name: String,
+    pub libvirt_uri: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 impl Default for CompositionConfig {
@@ -105,6 +138,7 @@ impl Default for CompositionConfig {
             max_disk_gib: 1024,
             pool: "default".to_owned(),
             console_log_dir: None,
+            placement: Placement::Spread,
         }
     }
 }
@@ -118,6 +152,7 @@ struct FileComposition {
     max_disk_gib: Option<u64>,
     pool: Option<String>,
     console_log_dir: Option<PathBuf>,
+    placement: Option<Placement>,
 }
 
 /// Who may read `/metrics`.
@@ -304,6 +339,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_redirect: None,
             libvirt_uri: DEFAULT_LIBVIRT_URI.to_owned(),
+            libvirt_labels: Vec::new(),
+            hosts: Vec::new(),
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cert: None,
             key: None,
@@ -349,6 +386,8 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     http_redirect: Option<SocketAddr>,
     libvirt_uri: Option<String>,
+    libvirt_labels: Option<Vec<String>>,
+    host: Option<Vec<HostConfig>>,
     state_dir: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -563,7 +602,10 @@ impl Config {
             outbound_allow,
             log_retention
         );
-        take!(manager_reset, system_bmc_reset_s, metrics_auth);
+        take!(manager_reset, system_bmc_reset_s, metrics_auth, libvirt_labels);
+        if let Some(h) = f.host {
+            self.hosts = h;
+        }
         take!(
             rate_limit_address_rps,
             rate_limit_address_burst,
@@ -647,6 +689,9 @@ impl Config {
             }
             if c.console_log_dir.is_some() {
                 d.console_log_dir = c.console_log_dir;
+            }
+            if let Some(v) = c.placement {
+                d.placement = v;
             }
         }
     }
@@ -784,6 +829,33 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "rate-limit-max-clients must be at least 1".into(),
             ));
+        }
+        let mut names = vec![LOCAL_HOST];
+        for h in &self.hosts {
+            let valid = !h.name.is_empty()
+                && h.name.len() <= 32
+                && h.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "host name '{}': 1 to 32 letters, digits, '-' or '_'",
+                    h.name
+                )));
+            }
+            if names.contains(&h.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "host name '{}' is used twice ('{LOCAL_HOST}' is the host of libvirt-uri)",
+                    h.name
+                )));
+            }
+            if h.libvirt_uri.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "host '{}' has no libvirt-uri",
+                    h.name
+                )));
+            }
+            names.push(&h.name);
         }
         if self.log_retention < 1 {
             return Err(ConfigError::Invalid("log-retention must be at least 1".into()));
@@ -1025,6 +1097,7 @@ mod tests {
                 max_disk_gib: 10,
                 pool: "lab".into(),
                 console_log_dir: Some(PathBuf::from("/var/log/consoles")),
+                placement: Placement::Spread,
             }
         );
         std::fs::write(&file, "[composition]\nmax-cpus = 3\n").expect("write");

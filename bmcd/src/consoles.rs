@@ -78,7 +78,8 @@ pub struct ConsoleService {
     auth: Arc<Authority>,
     hypervisor: Arc<dyn Hypervisor>,
     logs: Arc<Logs>,
-    libvirt_uri: String,
+    /// Which libvirt host (its URI) holds each system.
+    hosts: Arc<crate::libvirt::hosts::HostPool>,
     rng: SystemRandom,
     open: Mutex<HashMap<u64, OpenSession>>,
     /// Redeems run one at a time, so that limits hold under concurrency.
@@ -122,7 +123,7 @@ impl ConsoleService {
         auth: Arc<Authority>,
         hypervisor: Arc<dyn Hypervisor>,
         logs: Arc<Logs>,
-        libvirt_uri: String,
+        hosts: Arc<crate::libvirt::hosts::HostPool>,
     ) -> Arc<ConsoleService> {
         Arc::new(ConsoleService {
             config,
@@ -130,7 +131,7 @@ impl ConsoleService {
             auth,
             hypervisor,
             logs,
-            libvirt_uri,
+            hosts,
             rng: SystemRandom::new(),
             open: Mutex::new(HashMap::new()),
             redeeming: tokio::sync::Mutex::new(()),
@@ -230,18 +231,24 @@ impl ConsoleService {
         if !matches!(s.power_state, PowerState::On | PowerState::Paused) {
             return Err("the system is not running");
         }
+        let (host_uri, local) = self.hosts.uri_of(&s.id);
         let tcp = |g: &Option<GraphicsListen>| -> Result<Target, &'static str> {
             let g = g.as_ref().ok_or("the system has no console of this type")?;
             let port = g.port.ok_or("the console listens on no TCP port")?;
             let host = match g.address.as_deref() {
                 Some(a) if !matches!(a, "" | "0.0.0.0" | "::" | "[::]") => a.to_owned(),
-                _ => uri_host(&self.libvirt_uri).unwrap_or("127.0.0.1").to_owned(),
+                _ => uri_host(&host_uri).unwrap_or("127.0.0.1").to_owned(),
             };
             Ok(Target::Tcp { host, port })
         };
         match kind {
             ConsoleKind::Kvmip => tcp(&s.consoles.vnc),
             ConsoleKind::Spice => tcp(&s.consoles.spice),
+            // console-proxy reaches serial consoles through its own libvirt
+            // connection, to the host of `libvirt-uri`.
+            ConsoleKind::Serial if !local => {
+                Err("serial consoles are served for systems of the local host only")
+            }
             ConsoleKind::Serial => Ok(Target::LibvirtConsole {
                 domain_uuid: s.id.clone(),
             }),

@@ -201,12 +201,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    let uri = config.libvirt_uri.clone();
+    let (local_host, other_hosts) = libvirt::hosts::specs(&config);
     let workers = config.libvirt_workers;
     let timeout = Duration::from_secs(config.libvirt_timeout_s);
-    let hypervisor = blocking(move || libvirt::LibvirtHypervisor::open(&uri, workers, timeout))
-        .await?
-        .map_err(start_err("libvirt"))?;
+    let hosts = Arc::new(
+        blocking(move || libvirt::hosts::HostPool::open(local_host, other_hosts, workers, timeout))
+            .await?
+            .map_err(start_err("libvirt"))?,
+    );
 
     let host_name = host::host_name();
     let certificates = {
@@ -239,7 +241,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => None,
     };
 
-    let hypervisor: Arc<dyn model::Hypervisor> = Arc::new(hypervisor);
+    let hypervisor: Arc<dyn model::Hypervisor> = Arc::clone(&hosts) as Arc<dyn model::Hypervisor>;
     let boot = boot::BootService::new(Arc::clone(&hypervisor), store.clone());
     let boot_watch = Arc::clone(&boot).watch();
     let (logs, log_writer) = logs::Logs::start(store.clone(), config.log_retention);
@@ -269,7 +271,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         Arc::clone(&auth),
         Arc::clone(&hypervisor),
         Arc::clone(&logs),
-        config.libvirt_uri.clone(),
+        Arc::clone(&hosts),
     );
     let limits = http::server::Limits {
         max_connections: config.max_connections,
@@ -290,6 +292,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         certificates,
         consoles: Arc::clone(&consoles),
         hypervisor,
+        hosts: Arc::clone(&hosts),
         auth: Arc::clone(&auth),
         store,
         boot,
@@ -404,6 +407,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         composition_watch,
     ];
     followers.extend(firmware.start(https));
+    followers.extend(hosts.watch());
 
     tracing::info!(%https, libvirt_uri = %config.libvirt_uri, state_dir = %state_dir.display(), "bmcd started");
     Ok(Running {

@@ -421,6 +421,23 @@ pub struct DirectBoot {
     pub cmdline: Option<String>,
 }
 
+/// What a hypervisor host has and what its systems take of it (placement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostCapacity {
+    pub cpus: u32,
+    pub memory_mib: u64,
+    /// Summed over every system defined on the host, running or not.
+    pub allocated_vcpus: u64,
+    pub allocated_memory_mib: u64,
+    pub systems: u32,
+}
+
+impl HostCapacity {
+    pub fn free_memory_mib(&self) -> u64 {
+        self.memory_mib.saturating_sub(self.allocated_memory_mib)
+    }
+}
+
 /// A system to define (composition).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSystem {
@@ -436,6 +453,8 @@ pub struct NewSystem {
     pub direct_boot: Option<DirectBoot>,
     /// File the serial console is logged to.
     pub console_log: Option<String>,
+    /// The host to define it on (`None`: the host of `libvirt-uri`).
+    pub host: Option<String>,
 }
 
 /// Errors of a hypervisor backend, in Redfish terms.

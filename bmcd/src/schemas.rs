@@ -87,6 +87,9 @@ schemas! {
     MANAGER = "Manager" "v1_24_0";
     MANAGER_NETWORK_PROTOCOL = "ManagerNetworkProtocol" "v1_12_0";
     TASK_SERVICE = "TaskService" "v1_3_0";
+    AGGREGATION_SERVICE = "AggregationService" "v1_0_3";
+    AGGREGATION_SOURCE_COLLECTION = "AggregationSourceCollection" "";
+    AGGREGATION_SOURCE = "AggregationSource" "v1_5_0";
     LOG_SERVICE_COLLECTION = "LogServiceCollection" "";
     LOG_SERVICE = "LogService" "v1_9_0";
     LOG_ENTRY_COLLECTION = "LogEntryCollection" "";

@@ -970,6 +970,7 @@ mod tests {
             network: Some("default".into()),
             direct_boot: None,
             console_log: Some("/var/log/c/web-1.log".into()),
+            host: None,
         };
         let xml = new_domain(&s, "qemu");
         let d = parse(&xml).expect("parses");

@@ -8,6 +8,7 @@
 
 pub mod domain_xml;
 pub mod events;
+pub mod hosts;
 pub mod reset_plan;
 pub mod storage;
 
@@ -22,9 +23,9 @@ use virt::domain::{Domain, DomainState};
 use virt::error::ErrorNumber;
 
 use crate::model::{
-    BoxFuture, ComputerSystem, DriveStatistics, Health, Hypervisor, HypervisorError, InterfaceStatistics,
-    LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType, StoragePool, SystemEvent, SystemStatistics,
-    SystemSummary, Volume,
+    BoxFuture, ComputerSystem, DriveStatistics, Health, HostCapacity, Hypervisor, HypervisorError,
+    InterfaceStatistics, LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType, StoragePool, SystemEvent,
+    SystemStatistics, SystemSummary, Volume,
 };
 use reset_plan::{cold_restart, reset_plan, Op, RunState};
 
@@ -189,6 +190,31 @@ impl LibvirtHypervisor {
                 self.call_timeout.as_secs()
             ))),
         }
+    }
+}
+
+impl LibvirtHypervisor {
+    /// The host's processors and memory, and what its defined systems take.
+    pub async fn capacity(&self) -> Result<HostCapacity, HypervisorError> {
+        self.call("capacity", |conn| {
+            let node = conn.node_info().map_err(|e| map_err(e, ""))?;
+            let domains = conn.list_all_domains(0).map_err(|e| map_err(e, ""))?;
+            let mut c = HostCapacity {
+                cpus: node.cpus,
+                memory_mib: node.memory / 1024,
+                ..HostCapacity::default()
+            };
+            for dom in &domains {
+                // A domain undefined while it is read no longer takes anything.
+                if let Ok(info) = dom.info() {
+                    c.allocated_vcpus += u64::from(info.nr_virt_cpu);
+                    c.allocated_memory_mib += info.max_mem / 1024;
+                    c.systems += 1;
+                }
+            }
+            Ok(c)
+        })
+        .await
     }
 }
 

@@ -186,7 +186,7 @@ impl Endpoint {
         match parts.next() {
             // The appliance's firmware, certificates, storage pools and
             // composition catalog belong to the aggregate endpoint.
-            Some("UpdateService" | "CertificateService" | "Storage" | "Oem") => false,
+            Some("UpdateService" | "CertificateService" | "Storage" | "Oem" | "AggregationService") => false,
             Some("Systems" | "Managers" | "Chassis") => parts
                 .next()
                 .is_none_or(|id| id.is_empty() || id == self.system_id),
@@ -292,6 +292,7 @@ pub async fn decorate(req: &Request, endpoint: &Endpoint, template: &str, body: 
             o.remove("UpdateService");
             o.remove("CertificateService");
             o.remove("Storage");
+            o.remove("AggregationService");
         }
     }
     match endpoint.persona {

@@ -2,6 +2,7 @@
 //! method, privilege, handler) and translates between Redfish JSON and the model.
 
 pub mod account_service;
+pub mod aggregation_service;
 pub mod bios;
 pub mod bmc_endpoints;
 pub mod certificate_service;

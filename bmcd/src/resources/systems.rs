@@ -230,8 +230,10 @@ fn composed_status(s: &ComputerSystem, composed: Option<&crate::store::ComposedR
     status
 }
 
-/// POST `{"Name", "Oem": {"Redfin": {"Profile", "Image"?, "BmcAddress"?}}}`:
-/// composes a system from a profile and an image (each by id or URI).
+/// POST `{"Name", "Oem": {"Redfin": {"Profile", "Image"?, "BmcAddress"?,
+/// "Host"?, "HostLabels"?}}}`: composes a system from a profile and an image
+/// (each by id or URI), on the named host or on one that carries the labels
+/// (placement by the `[composition] placement` policy).
 async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
     // One VM's BMC does not make or remove VMs: composition is the appliance's.
     if req.endpoint.is_some() {
@@ -250,6 +252,8 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
     let profile = redfin.required("Profile", profile)?;
     let image = redfin.string("Image")?;
     let bmc_address = redfin.string("BmcAddress")?;
+    let host = redfin.string("Host")?;
+    let host_labels = redfin.strings("HostLabels")?.unwrap_or_default();
     redfin.finish()?;
     oem.finish()?;
     body.finish()?;
@@ -289,6 +293,8 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
             profile,
             image,
             bmc_address,
+            host,
+            host_labels,
         },
     )
     .await?;
