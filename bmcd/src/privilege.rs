@@ -53,6 +53,10 @@ impl PrivilegeSet {
         self.0 & p.bit() != 0
     }
 
+    pub fn without(self, p: Privilege) -> PrivilegeSet {
+        PrivilegeSet(self.0 & !p.bit())
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Privilege> {
         Privilege::ALL.into_iter().filter(move |p| self.contains(*p))
     }

@@ -29,11 +29,22 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// The account must change its password before doing anything else.
     pub password_change_required: bool,
+    /// The project (tenant) the caller belongs to; `None`: the whole service.
+    pub project: Option<String>,
 }
 
 impl Principal {
+    /// The role's privileges. A project member's role counts within its
+    /// project only (which routes it reaches is [`crate::tenancy`]'s part):
+    /// accounts are managed for the whole service, so `ConfigureUsers` is
+    /// never part of it.
     pub fn privileges(&self) -> PrivilegeSet {
-        self.role.privileges()
+        let all = self.role.privileges();
+        if self.project.is_some() {
+            all.without(crate::privilege::Privilege::ConfigureUsers)
+        } else {
+            all
+        }
     }
 }
 
@@ -363,6 +374,7 @@ impl Authority {
             role: role_of(account),
             session_id: Some(sid),
             password_change_required: account.password_change_required,
+            project: account.project.clone(),
         })
     }
 
@@ -440,6 +452,7 @@ impl Authority {
             role: role_of(account),
             session_id: None,
             password_change_required: account.password_change_required,
+            project: account.project.clone(),
         }
     }
 
@@ -631,6 +644,7 @@ impl Authority {
             last_failure: 0,
             locked_until: 0,
             password_change_required: false,
+            project: None,
         };
         let record = match self.store.insert_account(record).await {
             Ok(r) => r,

@@ -53,6 +53,26 @@ const COMPOSITION: &str = "CREATE TABLE images (
         created INTEGER NOT NULL
     );";
 
+const PROJECTS: &str = "CREATE TABLE projects (
+        id TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        max_systems INTEGER NOT NULL,
+        max_vcpus INTEGER NOT NULL,
+        max_memory_mib INTEGER NOT NULL,
+        max_disk_gib INTEGER NOT NULL,
+        created INTEGER NOT NULL
+    );
+    ALTER TABLE accounts ADD COLUMN project TEXT;
+    ALTER TABLE composed_systems ADD COLUMN project TEXT;
+    ALTER TABLE images ADD COLUMN project TEXT;
+    ALTER TABLE profiles ADD COLUMN project TEXT;
+    CREATE TABLE volume_projects (
+        pool TEXT NOT NULL,
+        volume TEXT NOT NULL,
+        project TEXT NOT NULL,
+        PRIMARY KEY (pool, volume)
+    );";
+
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, settings
     "CREATE TABLE accounts (
@@ -195,6 +215,9 @@ const MIGRATIONS: &[&str] = &[
     // 10: composition: the images catalog, profiles and composed systems with
     // their life cycle state
     COMPOSITION,
+    // 11: projects (tenants): their quotas, and the project of accounts,
+    // composed systems, images, profiles and volumes
+    PROJECTS,
 ];
 
 /// The schema version this build writes.

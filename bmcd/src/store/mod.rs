@@ -86,6 +86,8 @@ pub struct AccountRecord {
     /// Unix time until which the account is locked out; 0 when not locked.
     pub locked_until: i64,
     pub password_change_required: bool,
+    /// The project (tenant) the account belongs to; `None`: the whole service.
+    pub project: Option<String>,
 }
 
 /// A login session as stored: the token itself is never stored, only its hash.
@@ -1045,7 +1047,7 @@ impl Store {
         self.call(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, user_name, password_hash, role_id, enabled, failed_logins,
-                        last_failure, locked_until, password_change_required
+                        last_failure, locked_until, password_change_required, project
                  FROM accounts ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -1059,6 +1061,7 @@ impl Store {
                     last_failure: r.get(6)?,
                     locked_until: r.get(7)?,
                     password_change_required: r.get(8)?,
+                    project: r.get(9)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -1071,8 +1074,8 @@ impl Store {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO accounts(user_name, password_hash, role_id, enabled, failed_logins,
-                                      last_failure, locked_until, password_change_required)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                      last_failure, locked_until, password_change_required, project)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     account.user_name,
                     account.password_hash,
@@ -1081,7 +1084,8 @@ impl Store {
                     account.failed_logins,
                     account.last_failure,
                     account.locked_until,
-                    account.password_change_required
+                    account.password_change_required,
+                    account.project
                 ],
             )?;
             account.id = c.last_insert_rowid();
@@ -1095,7 +1099,7 @@ impl Store {
             let n = c.execute(
                 "UPDATE accounts SET user_name = ?2, password_hash = ?3, role_id = ?4, enabled = ?5,
                         failed_logins = ?6, last_failure = ?7, locked_until = ?8,
-                        password_change_required = ?9
+                        password_change_required = ?9, project = ?10
                  WHERE id = ?1",
                 params![
                     account.id,
@@ -1106,7 +1110,8 @@ impl Store {
                     account.failed_logins,
                     account.last_failure,
                     account.locked_until,
-                    account.password_change_required
+                    account.password_change_required,
+                    account.project
                 ],
             )?;
             if n == 0 {
