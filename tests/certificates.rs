@@ -635,3 +635,316 @@ async fn required_client_certificates_refuse_certless_handshakes() {
     assert_eq!(r.status, StatusCode::OK);
     bmc.stop().await;
 }
+
+/// Adds a per-VM endpoint of the test driver's first domain; returns where it listens.
+async fn add_endpoint(
+    admin: &redfin_tests::Client,
+    id: &str,
+    persona: &str,
+    ip: &str,
+) -> std::net::SocketAddr {
+    let r = admin
+        .post(
+            "/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints",
+            json!({"Id": id, "SystemId": "vm-1", "Persona": persona, "Address": format!("{ip}:0")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    r.json["ListeningOn"]
+        .as_str()
+        .expect("listening")
+        .parse()
+        .expect("address")
+}
+
+async fn presented_at(addr: std::net::SocketAddr) -> Vec<u8> {
+    handshake(addr, rustls::ALL_VERSIONS).await.expect("handshake").0
+}
+
+/// Where an endpoint listens now (after a restart, from the OEM API).
+async fn listening(admin: &redfin_tests::Client, id: &str) -> std::net::SocketAddr {
+    let r = admin
+        .get(&format!("/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints/{id}"))
+        .await;
+    r.json["ListeningOn"]
+        .as_str()
+        .expect("listening")
+        .parse()
+        .expect("address")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_endpoint_has_its_own_certificate_replaced_alone_and_kept() {
+    let dir = TempDir::new("cert-endpoints");
+    let (uri, doms) = test_node(dir.path(), 1);
+    assert_eq!(doms[0].name, "vm-1");
+    let state = dir.path().join("state");
+    let bmc = TestBmc::start(&state, &uri).await;
+    let admin = bmc.admin();
+    let drac_at = add_endpoint(&admin, "drac", "idrac9", "127.0.0.2").await;
+    let ilo_at = add_endpoint(&admin, "ilo", "ilo5", "127.0.0.3").await;
+    let drac = redfin_tests::Client::new(drac_at).basic(ADMIN, ADMIN_PASSWORD);
+    let ilo = redfin_tests::Client::new(ilo_at).basic(ADMIN, ADMIN_PASSWORD);
+
+    // Three BMCs, three certificates.
+    let main = presented(&bmc).await;
+    let drac_cert = presented_at(drac_at).await;
+    let ilo_cert = presented_at(ilo_at).await;
+    assert_ne!(drac_cert, main);
+    assert_ne!(ilo_cert, main);
+    assert_ne!(drac_cert, ilo_cert);
+
+    // Each endpoint's CertificateService shows and manages its own, under
+    // its persona's manager.
+    const DRAC_CERTS: &str = "/redfish/v1/Managers/iDRAC.Embedded.1/NetworkProtocol/HTTPS/Certificates";
+    const ILO_CERTS: &str = "/redfish/v1/Managers/1/NetworkProtocol/HTTPS/Certificates";
+    for (client, certs, cert, cn_prefix) in [
+        (&drac, DRAC_CERTS, &drac_cert, "idrac-"),
+        (&ilo, ILO_CERTS, &ilo_cert, "ILO"),
+    ] {
+        let root = client.get("/redfish/v1").await;
+        assert_eq!(
+            root.json["CertificateService"]["@odata.id"],
+            "/redfish/v1/CertificateService"
+        );
+        let service = client.get("/redfish/v1/CertificateService").await;
+        assert_eq!(service.status, StatusCode::OK, "{}", service.json);
+        assert_eq!(
+            service.json["Actions"]["#CertificateService.ReplaceCertificate"]["target"],
+            REPLACE
+        );
+        let info = service.json["Actions"]["#CertificateService.GenerateCSR"]["@Redfish.ActionInfo"]
+            .as_str()
+            .expect("GenerateCSR ActionInfo")
+            .to_owned();
+        assert_eq!(client.get(&info).await.status, StatusCode::OK);
+        let manager = certs.trim_end_matches("/NetworkProtocol/HTTPS/Certificates");
+        let protocol = client.get(&format!("{manager}/NetworkProtocol")).await;
+        assert_eq!(protocol.json["HTTPS"]["Certificates"]["@odata.id"], certs);
+        let locations = client
+            .get("/redfish/v1/CertificateService/CertificateLocations")
+            .await;
+        assert_eq!(
+            locations.json["Links"]["Certificates"][0]["@odata.id"],
+            format!("{certs}/1")
+        );
+        let collection = client.get(certs).await;
+        assert_eq!(
+            collection.json["Members"],
+            json!([{"@odata.id": format!("{certs}/1")}])
+        );
+        let shown = client.get(&format!("{certs}/1")).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.json);
+        assert_eq!(shown.json["Fingerprint"], fingerprint(cert));
+        let cn = shown.json["Subject"]["CommonName"].as_str().unwrap_or("");
+        assert!(cn.starts_with(cn_prefix), "{cn}");
+        // The aggregate BMC's certificate is not this endpoint's to show.
+        assert_eq!(client.get(HTTPS_CERT).await.status, StatusCode::NOT_FOUND);
+    }
+    // The aggregate still shows its own.
+    let shown = admin.get(HTTPS_CERT).await;
+    assert_eq!(shown.json["Fingerprint"], fingerprint(&main));
+
+    // Bad bodies: 400 with extended info, nothing changed.
+    let (cert, key) = self_signed("idrac-new.example");
+    let good = json!({
+        "CertificateString": format!("{cert}{key}"),
+        "CertificateType": "PEM",
+        "CertificateUri": {"@odata.id": format!("{DRAC_CERTS}/1")},
+    });
+    let mut missing = good.clone();
+    missing.as_object_mut().expect("object").remove("CertificateType");
+    let mut unknown = good.clone();
+    unknown["Colour"] = json!("blue");
+    let mut wrong_type = good.clone();
+    wrong_type["CertificateString"] = json!(42);
+    let mut bad_type = good.clone();
+    bad_type["CertificateType"] = json!("DER");
+    let mut aggregate_target = good.clone();
+    aggregate_target["CertificateUri"] = json!({"@odata.id": HTTPS_CERT});
+    let mut other_endpoint = good.clone();
+    other_endpoint["CertificateUri"] = json!({"@odata.id": format!("{ILO_CERTS}/1")});
+    for (what, body) in [
+        ("missing CertificateType", missing),
+        ("unknown property", unknown),
+        ("CertificateString of the wrong type", wrong_type),
+        ("CertificateType not in the list", bad_type),
+        ("the aggregate BMC's certificate", aggregate_target),
+        ("another persona's certificate path", other_endpoint),
+    ] {
+        let r = drac.post(REPLACE, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what}: {}", r.json);
+        assert!(!r.message_id().is_empty(), "{what}: {}", r.json);
+    }
+    let r = drac
+        .raw(
+            hyper::Method::POST,
+            REPLACE,
+            Some(bytes::Bytes::from_static(b"{not json")),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert!(!r.message_id().is_empty(), "{}", r.json);
+    assert_eq!(presented_at(drac_at).await, drac_cert);
+
+    // Replacing the iDRAC endpoint's certificate changes that endpoint only.
+    let r = drac.post(REPLACE, good).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let new = der_of(&cert);
+    assert_eq!(presented_at(drac_at).await, new);
+    assert_eq!(presented_at(ilo_at).await, ilo_cert);
+    assert_eq!(presented(&bmc).await, main);
+    let shown = drac.get(&format!("{DRAC_CERTS}/1")).await;
+    assert_eq!(shown.json["Fingerprint"], fingerprint(&new));
+    assert_eq!(
+        admin.get(HTTPS_CERT).await.json["Fingerprint"],
+        fingerprint(&main)
+    );
+
+    // An iLO client may spell its paths in any case, with a trailing slash.
+    let (ilo_new, ilo_key) = self_signed("ilo-new.example");
+    let r = ilo
+        .post(
+            REPLACE,
+            json!({
+                "CertificateString": format!("{ilo_new}{ilo_key}"),
+                "CertificateType": "PEM",
+                "CertificateUri": {"@odata.id": "/redfish/v1/managers/1/networkprotocol/https/certificates/1/"},
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let ilo_new = der_of(&ilo_new);
+    assert_eq!(presented_at(ilo_at).await, ilo_new);
+    assert_eq!(presented_at(drac_at).await, new);
+
+    // A restart keeps each endpoint's certificate.
+    bmc.stop().await;
+    let bmc = TestBmc::start(&state, &uri).await;
+    let admin = bmc.admin();
+    assert_eq!(presented(&bmc).await, main);
+    assert_eq!(presented_at(listening(&admin, "drac").await).await, new);
+    assert_eq!(presented_at(listening(&admin, "ilo").await).await, ilo_new);
+
+    // A deleted endpoint's certificate goes with it: added again, it makes a new one.
+    let r = admin
+        .delete("/redfish/v1/Managers/BMC/Oem/Redfin/BmcEndpoints/drac")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let again = add_endpoint(&admin, "drac", "idrac9", "127.0.0.2").await;
+    let fresh = presented_at(again).await;
+    assert_ne!(fresh, new);
+    assert_ne!(fresh, main);
+    bmc.stop().await;
+}
+
+/// GenerateCSR on a per-VM endpoint: the request is for that endpoint's
+/// collection (in its persona's spelling), its key waits in the state
+/// database, and the certificate signed for it is installed there alone.
+/// A ReadOnly caller can do neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_csr_is_signed_and_installed_on_that_endpoint() {
+    let dir = TempDir::new("cert-endpoint-csr");
+    let (uri, _) = test_node(dir.path(), 1);
+    let bmc = TestBmc::start(&dir.path().join("state"), &uri).await;
+    let admin = bmc.admin();
+    let r = admin
+        .post(
+            "/redfish/v1/AccountService/Accounts",
+            json!({"UserName": "viewer", "Password": "viewer-pass-1", "RoleId": "ReadOnly"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let at = add_endpoint(&admin, "ilo", "ilo5", "127.0.0.3").await;
+    let ilo = redfin_tests::Client::new(at).basic(ADMIN, ADMIN_PASSWORD);
+    let viewer = redfin_tests::Client::new(at).basic("viewer", "viewer-pass-1");
+    const CERTS: &str = "/redfish/v1/Managers/1/NetworkProtocol/HTTPS/Certificates";
+    let main = presented(&bmc).await;
+    let before = presented_at(at).await;
+    let csr_body = json!({
+        "CertificateCollection": {"@odata.id": CERTS},
+        "CommonName": "ilo.example",
+        "AlternativeNames": ["ilo.example", "127.0.0.3"],
+    });
+    assert_eq!(
+        viewer.post(GENERATE_CSR, csr_body.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut wrong = csr_body.clone();
+    wrong["CertificateCollection"] = json!({"@odata.id": HTTPS_CERTS});
+    let r = ilo.post(GENERATE_CSR, wrong).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert!(
+        r.message_id().ends_with("ActionParameterValueError"),
+        "{}",
+        r.json
+    );
+    let r = ilo.post(GENERATE_CSR, csr_body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["CertificateCollection"]["@odata.id"], CERTS);
+    let csr = r.json["CSRString"].as_str().expect("CSRString").to_owned();
+    assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    // The aggregate BMC has no pending request of its own.
+    assert!(!bmc.state_dir.join("tls/csr.key").exists());
+    if !openssl() {
+        eprintln!("openssl not installed: the CSR is not signed and installed");
+        bmc.stop().await;
+        return;
+    }
+    let work = dir.path().join("ca");
+    std::fs::create_dir_all(&work).expect("dir");
+    std::fs::write(work.join("req.pem"), &csr).expect("write");
+    let ca = Ca::new("Redfin Test CA");
+    std::fs::write(work.join("ca.pem"), &ca.pem).expect("write");
+    std::fs::write(work.join("ca.key"), ca.key.serialize_pem()).expect("write");
+    std::fs::write(
+        work.join("ext.cnf"),
+        "subjectAltName=DNS:ilo.example,IP:127.0.0.3\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
+    )
+    .expect("write");
+    let sign = Command::new("openssl")
+        .current_dir(&work)
+        .args([
+            "x509",
+            "-req",
+            "-in",
+            "req.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "signed.pem",
+        ])
+        .output()
+        .expect("openssl x509");
+    assert!(sign.status.success(), "{}", String::from_utf8_lossy(&sign.stderr));
+    let signed = std::fs::read_to_string(work.join("signed.pem")).expect("signed");
+    let body = json!({
+        "CertificateString": signed,
+        "CertificateType": "PEM",
+        "CertificateUri": {"@odata.id": format!("{CERTS}/1")},
+    });
+    assert_eq!(
+        viewer.post(REPLACE, body.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Not the aggregate's pending request: the aggregate has none.
+    let r = admin.post(REPLACE, replace_body(&signed)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(presented_at(at).await, before);
+    let r = ilo.post(REPLACE, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(presented_at(at).await, der_of(&signed));
+    assert_eq!(presented(&bmc).await, main);
+    let shown = ilo.get(&format!("{CERTS}/1")).await;
+    assert_eq!(shown.json["Subject"]["CommonName"], "ilo.example");
+    assert_eq!(shown.json["Issuer"]["CommonName"], "Redfin Test CA");
+    bmc.stop().await;
+}

@@ -530,3 +530,126 @@ async fn every_persona_route_checks_its_privilege() {
     }
     bmc.stop().await;
 }
+
+/// Each persona's BMC lists its own firmware and the system's BIOS in its
+/// UpdateService, with the versions it shows elsewhere, and offers no update
+/// it cannot apply.
+#[tokio::test]
+async fn each_persona_lists_its_firmware_and_bios() {
+    let dir = TempDir::new("persona-firmware");
+    let uri = node(dir.path());
+    let bmc = TestBmc::start(&dir.path().join("state"), &uri).await;
+    let admin = bmc.admin();
+    let cases = [
+        (
+            "idrac9",
+            "127.0.0.2",
+            "/redfish/v1/Managers/iDRAC.Embedded.1",
+            "/redfish/v1/Systems/System.Embedded.1",
+            [
+                (
+                    "Installed-25227-7.00.00.173",
+                    "Integrated Dell Remote Access Controller",
+                    "7.00.00.173",
+                    "25227",
+                ),
+                ("Installed-159-1.13.2", "BIOS", "1.13.2", "159"),
+            ],
+            "Dell Inc.",
+        ),
+        (
+            "ilo5",
+            "127.0.0.3",
+            "/redfish/v1/Managers/1",
+            "/redfish/v1/Systems/1",
+            [
+                ("1", "iLO 5", "2.72 Sep 04 2022", "iLO5"),
+                ("2", "System ROM", "U32 v2.68 (07/14/2022)", "U32"),
+            ],
+            "HPE",
+        ),
+    ];
+    for (persona, ip, manager, system, members, manufacturer) in cases {
+        let at = endpoint(
+            &admin,
+            persona,
+            persona,
+            &format!("{ip}:0"),
+            "owner",
+            "owner-pass-1",
+        )
+        .await;
+        let c = Client::new(at.parse().expect("addr")).basic("owner", "owner-pass-1");
+        let root = c.get("/redfish/v1").await;
+        assert_eq!(
+            root.json["UpdateService"]["@odata.id"],
+            "/redfish/v1/UpdateService"
+        );
+        let service = c.get("/redfish/v1/UpdateService").await;
+        assert_eq!(service.status, StatusCode::OK, "{}", service.json);
+        assert_eq!(
+            service.json["FirmwareInventory"]["@odata.id"],
+            "/redfish/v1/UpdateService/FirmwareInventory"
+        );
+        // It cannot apply an update: no action, no push URI, and the
+        // aggregate's update routes are not there.
+        assert!(service.json.get("Actions").is_none(), "{}", service.json);
+        assert!(service.json.get("MultipartHttpPushUri").is_none());
+        for path in [
+            "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+            "/redfish/v1/UpdateService/update-multipart",
+        ] {
+            let r = c
+                .post(path, json!({"ImageURI": "https://127.0.0.1/fw.bin"}))
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{persona} {path}: {}", r.json);
+            assert!(!r.message_id().is_empty(), "{}", r.json);
+        }
+        let inventory = c.get("/redfish/v1/UpdateService/FirmwareInventory").await;
+        let ids: Vec<String> = members
+            .iter()
+            .map(|(id, ..)| format!("/redfish/v1/UpdateService/FirmwareInventory/{id}"))
+            .collect();
+        assert_eq!(
+            inventory.json["Members"],
+            json!(ids.iter().map(|id| json!({"@odata.id": id})).collect::<Vec<_>>()),
+            "{persona}"
+        );
+        for ((id, name, version, software_id), uri) in members.iter().zip(&ids) {
+            let item = c.get(uri).await;
+            assert_eq!(item.status, StatusCode::OK, "{}", item.json);
+            assert_eq!(item.json["Id"], *id);
+            assert_eq!(item.json["Name"], *name);
+            assert_eq!(item.json["Version"], *version);
+            assert_eq!(item.json["SoftwareId"], *software_id);
+            assert_eq!(item.json["Manufacturer"], manufacturer);
+            assert_eq!(item.json["Updateable"], false);
+            assert_eq!(item.json["Status"]["State"], "Enabled");
+            let related = item.json["RelatedItem"][0]["@odata.id"].as_str().unwrap_or("");
+            assert!(
+                related == manager || related == system,
+                "{persona} {id}: {related}"
+            );
+        }
+        // The same versions as the manager and the system show.
+        let m = c.get(manager).await;
+        let s = c.get(system).await;
+        let bmc_version = members[0].2;
+        let firmware = m.json["FirmwareVersion"].as_str().unwrap_or("");
+        assert!(
+            bmc_version.starts_with(firmware.trim_start_matches("iLO 5 v")),
+            "{firmware}"
+        );
+        assert_eq!(s.json["BiosVersion"], members[1].2);
+        assert_eq!(
+            c.get("/redfish/v1/UpdateService/FirmwareInventory/BMC_BankA")
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // The aggregate BMC's inventory is its own (no firmware banks configured here).
+    let inventory = admin.get("/redfish/v1/UpdateService/FirmwareInventory").await;
+    assert_eq!(inventory.json["Members"], json!([]));
+    bmc.stop().await;
+}

@@ -3,11 +3,15 @@
 //! certificate signing request, and the CA certificates that sign client
 //! certificates (mTLS, read-only, from the configuration).
 //!
-//! Files in `STATE_DIR/tls/`: `https.crt` and `https.key` (the certificate
-//! installed with ReplaceCertificate; it wins over `cert`/`key` of the
-//! configuration and over the self-signed `server.crt`/`server.key`), and
-//! `csr.key` (the key of the last GenerateCSR, until a certificate for it is
-//! installed). Keys are mode 0600.
+//! The aggregate BMC keeps them in files in `STATE_DIR/tls/`: `https.crt` and
+//! `https.key` (the certificate installed with ReplaceCertificate; it wins over
+//! `cert`/`key` of the configuration and over the self-signed
+//! `server.crt`/`server.key`), and `csr.key` (the key of the last GenerateCSR,
+//! until a certificate for it is installed). Keys are mode 0600.
+//!
+//! Each per-VM BMC endpoint is a BMC of its own with a certificate of its own:
+//! self-signed when the endpoint first starts, kept with its key (and the key
+//! of its pending GenerateCSR) in the state database, replaced the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -21,6 +25,7 @@ use crate::http::der::CertificateInfo;
 use crate::http::tls::{self, CertificateSlot, TlsError};
 use crate::http::x509::{self, CsrSubject};
 use crate::registries::base;
+use crate::store::Store;
 
 /// The action whose parameters the errors below are about.
 pub const REPLACE_CERTIFICATE: &str = "CertificateService.ReplaceCertificate";
@@ -42,11 +47,11 @@ impl Shown {
     /// A certificate from the configuration or the state directory that
     /// rustls accepted but this reader cannot: served all the same, shown
     /// without its details.
-    fn lenient(chain: Vec<CertificateDer<'static>>, source: &Path) -> Shown {
+    fn lenient(chain: Vec<CertificateDer<'static>>, source: &str) -> Shown {
         match Shown::new(chain.clone()) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(file = %source.display(), error = %e, "certificate details cannot be shown");
+                tracing::warn!(source, error = %e, "certificate details cannot be shown");
                 Shown {
                     chain,
                     info: CertificateInfo::default(),
@@ -156,8 +161,27 @@ pub struct ClientCas {
     pub certificates: Vec<Shown>,
 }
 
+/// Where a BMC's certificate, its key and the key of a pending signing
+/// request are kept.
+enum Keeping {
+    /// The aggregate BMC: files in `STATE_DIR/tls/`.
+    Files(PathBuf),
+    /// A per-VM endpoint: its row in the state database.
+    Store { store: Store, endpoint: String },
+}
+
+/// A certificate checked for installation: what to serve, what to show and
+/// the key to keep.
+struct Checked {
+    certified: rustls::sign::CertifiedKey,
+    shown: Shown,
+    key_pem: String,
+    from_csr: bool,
+}
+
+/// The certificates of one BMC: the aggregate BMC's, or a per-VM endpoint's.
 pub struct Certificates {
-    dir: PathBuf,
+    keeping: Keeping,
     slot: Arc<CertificateSlot>,
     https: RwLock<Arc<Shown>>,
     client: Option<ClientCas>,
@@ -221,12 +245,16 @@ impl Certificates {
                 (chain, certified, crt)
             }
         };
-        let shown = Shown::lenient(chain, &source);
+        let shown = Shown::lenient(chain, &source.display().to_string());
         let client = match &tls_config.client_ca {
             None => None,
             Some(path) => {
                 let certs = read_pem_certificates(path).map_err(TlsError)?;
-                let certificates = certs.into_iter().map(|c| Shown::lenient(vec![c], path)).collect();
+                let source = path.display().to_string();
+                let certificates = certs
+                    .into_iter()
+                    .map(|c| Shown::lenient(vec![c], &source))
+                    .collect();
                 Some(ClientCas {
                     mode: tls_config.client_auth,
                     certificates,
@@ -234,9 +262,67 @@ impl Certificates {
             }
         };
         Ok(Certificates {
-            dir,
+            keeping: Keeping::Files(dir),
             slot: Arc::new(CertificateSlot::new(certified)),
             https: RwLock::new(Arc::new(shown)),
+            client,
+            changes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The certificates of a per-VM endpoint: its own HTTPS certificate from
+    /// the state database, self-signed for `common_name` and `host_names` and
+    /// stored on its first start (or when the stored one no longer loads);
+    /// the client CAs are the BMC's (`client`).
+    pub async fn for_endpoint(
+        store: Store,
+        endpoint: &str,
+        common_name: &str,
+        host_names: &[String],
+        client: Option<ClientCas>,
+    ) -> Result<Certificates, TlsError> {
+        let stored = store
+            .endpoint_certificate(endpoint.to_owned())
+            .await
+            .map_err(|e| TlsError(e.to_string()))?;
+        let source = format!("endpoint {endpoint}");
+        let loaded = match stored {
+            Some(row) => match blocking(move || parse_pair(&row.certificate, &row.private_key))
+                .await
+                .map_err(|e| TlsError(e.to_string()))
+                .and_then(|r| r)
+            {
+                Ok(pair) => Some(pair),
+                Err(e) => {
+                    tracing::error!(endpoint, error = %e, "the endpoint's stored certificate does not load; making a new one");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (chain, certified) = match loaded {
+            Some(pair) => pair,
+            None => {
+                let (cn, names) = (common_name.to_owned(), host_names.to_vec());
+                let (cert, key) = blocking(move || x509::self_signed_as(&cn, &names).map_err(TlsError))
+                    .await
+                    .map_err(|e| TlsError(e.to_string()))??;
+                store
+                    .set_endpoint_certificate(endpoint.to_owned(), cert.clone(), key.clone(), false)
+                    .await
+                    .map_err(|e| TlsError(e.to_string()))?;
+                blocking(move || parse_pair(&cert, &key))
+                    .await
+                    .map_err(|e| TlsError(e.to_string()))??
+            }
+        };
+        Ok(Certificates {
+            keeping: Keeping::Store {
+                store,
+                endpoint: endpoint.to_owned(),
+            },
+            slot: Arc::new(CertificateSlot::new(certified)),
+            https: RwLock::new(Arc::new(Shown::lenient(chain, &source))),
             client,
             changes: tokio::sync::Mutex::new(()),
         })
@@ -268,12 +354,11 @@ impl Certificates {
     /// it at once; it is kept across restarts.
     pub async fn replace_https(&self, pem: String) -> Result<Arc<Shown>, CertificateError> {
         let _one = self.changes.lock().await;
-        let dir = self.dir.clone();
-        let (certified, shown) = tokio::task::spawn_blocking(move || install(&dir, &pem))
-            .await
-            .map_err(|e| CertificateError::Internal(e.to_string()))??;
-        let shown = Arc::new(shown);
-        self.slot.set(certified);
+        let pending = self.pending_key().await?;
+        let checked = blocking(move || check(&pem, pending)).await??;
+        self.keep(&checked).await?;
+        let shown = Arc::new(checked.shown);
+        self.slot.set(checked.certified);
         *self.https.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&shown);
         tracing::info!(
             subject = %shown.info.subject.display(),
@@ -283,21 +368,88 @@ impl Certificates {
         Ok(shown)
     }
 
-    /// Makes a new key and a signing request for it; the key waits in the
-    /// state directory for the signed certificate. Returns the CSR (PEM).
+    /// Makes a new key and a signing request for it; the key waits (in the
+    /// state directory or database) for the signed certificate. Returns the
+    /// CSR (PEM).
     pub async fn generate_csr(&self, subject: CsrSubject) -> Result<String, CertificateError> {
         let _one = self.changes.lock().await;
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let (csr, key) = x509::csr(&subject).map_err(CertificateError::Internal)?;
-            make_dir(&dir)?;
-            tls::write_private(&pending_key_path(&dir), key.as_bytes(), 0o600)
-                .map_err(|e| CertificateError::Internal(e.to_string()))?;
-            Ok(csr)
-        })
-        .await
-        .map_err(|e| CertificateError::Internal(e.to_string()))?
+        let (csr, key) = blocking(move || x509::csr(&subject).map_err(CertificateError::Internal)).await??;
+        match &self.keeping {
+            Keeping::Files(dir) => {
+                let dir = dir.clone();
+                blocking(move || {
+                    make_dir(&dir)?;
+                    tls::write_private(&pending_key_path(&dir), key.as_bytes(), 0o600)
+                        .map_err(|e| CertificateError::Internal(e.to_string()))
+                })
+                .await??;
+            }
+            Keeping::Store { store, endpoint } => store
+                .set_endpoint_csr_key(endpoint.clone(), key)
+                .await
+                .map_err(|e| CertificateError::Internal(e.to_string()))?,
+        }
+        Ok(csr)
     }
+
+    /// The key of the pending signing request, if any (PEM).
+    async fn pending_key(&self) -> Result<Option<Vec<u8>>, CertificateError> {
+        match &self.keeping {
+            Keeping::Files(dir) => {
+                let pending = pending_key_path(dir);
+                blocking(move || match std::fs::read(&pending) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(CertificateError::Internal(format!("{}: {e}", pending.display()))),
+                })
+                .await?
+            }
+            Keeping::Store { store, endpoint } => Ok(store
+                .endpoint_certificate(endpoint.clone())
+                .await
+                .map_err(|e| CertificateError::Internal(e.to_string()))?
+                .and_then(|row| row.csr_key)
+                .map(String::into_bytes)),
+        }
+    }
+
+    /// Keeps a checked certificate and its key where this BMC keeps them.
+    async fn keep(&self, checked: &Checked) -> Result<(), CertificateError> {
+        let (cert_pem, key_pem, from_csr) = (checked.shown.pem(), checked.key_pem.clone(), checked.from_csr);
+        match &self.keeping {
+            Keeping::Files(dir) => {
+                let dir = dir.clone();
+                blocking(move || write_files(&dir, &cert_pem, &key_pem, from_csr)).await?
+            }
+            Keeping::Store { store, endpoint } => store
+                .set_endpoint_certificate(endpoint.clone(), cert_pem, key_pem, from_csr)
+                .await
+                .map_err(|e| CertificateError::Internal(e.to_string())),
+        }
+    }
+}
+
+/// Runs blocking work (files, key generation, signatures) off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, CertificateError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CertificateError::Internal(e.to_string()))
+}
+
+/// A PEM certificate chain and key, ready to serve. Blocking (key loading).
+fn parse_pair(
+    cert: &str,
+    key: &str,
+) -> Result<(Vec<CertificateDer<'static>>, rustls::sign::CertifiedKey), TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(TlsError("no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| TlsError(e.to_string()))?;
+    let certified = tls::certified_key(chain.clone(), key).map_err(|e| TlsError(e.to_string()))?;
+    Ok((chain, certified))
 }
 
 fn make_dir(dir: &Path) -> Result<(), CertificateError> {
@@ -309,8 +461,9 @@ fn make_dir(dir: &Path) -> Result<(), CertificateError> {
         .map_err(|e| CertificateError::Internal(format!("{}: {e}", dir.display())))
 }
 
-/// Checks and writes a new HTTPS certificate. Blocking.
-fn install(dir: &Path, pem: &str) -> Result<(rustls::sign::CertifiedKey, Shown), CertificateError> {
+/// Checks a new HTTPS certificate: `pending` is the key of the last
+/// GenerateCSR, for a `pem` without a key. Blocking.
+fn check(pem: &str, pending: Option<Vec<u8>>) -> Result<Checked, CertificateError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|_| CertificateError::NotACertificate)?;
@@ -321,17 +474,15 @@ fn install(dir: &Path, pem: &str) -> Result<(rustls::sign::CertifiedKey, Shown),
     if now + 300 < shown.info.not_before || now > shown.info.not_after {
         return Err(CertificateError::OutsideValidity);
     }
-    let pending = pending_key_path(dir);
     let (key, from_csr) = match PrivateKeyDer::from_pem_slice(pem.as_bytes()) {
         Ok(k) => (k, false),
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => match std::fs::read(&pending) {
-            Ok(bytes) => (
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => match pending {
+            Some(bytes) => (
                 PrivateKeyDer::from_pem_slice(&bytes)
                     .map_err(|e| CertificateError::Internal(e.to_string()))?,
                 true,
             ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CertificateError::NoKey),
-            Err(e) => return Err(CertificateError::Internal(format!("{}: {e}", pending.display()))),
+            None => return Err(CertificateError::NoKey),
         },
         Err(_) => return Err(CertificateError::BadKey),
     };
@@ -348,18 +499,29 @@ fn install(dir: &Path, pem: &str) -> Result<(rustls::sign::CertifiedKey, Shown),
         }
         _ => CertificateError::BadKey,
     })?;
+    Ok(Checked {
+        certified,
+        shown,
+        key_pem,
+        from_csr,
+    })
+}
+
+/// Writes an installed certificate and its key to the state directory.
+/// Blocking.
+fn write_files(dir: &Path, cert_pem: &str, key_pem: &str, from_csr: bool) -> Result<(), CertificateError> {
     make_dir(dir)?;
     let (crt_path, key_path) = installed_paths(dir);
     // The key first: a crash between the two writes leaves a pair that does
     // not load, and bmcd then starts with the previous certificate source.
     tls::write_private(&key_path, key_pem.as_bytes(), 0o600)
         .map_err(|e| CertificateError::Internal(e.to_string()))?;
-    tls::write_private(&crt_path, shown.pem().as_bytes(), 0o644)
+    tls::write_private(&crt_path, cert_pem.as_bytes(), 0o644)
         .map_err(|e| CertificateError::Internal(e.to_string()))?;
     if from_csr {
-        let _ = std::fs::remove_file(&pending);
+        let _ = std::fs::remove_file(pending_key_path(dir));
     }
-    Ok((certified, shown))
+    Ok(())
 }
 
 /// The account name a verified client certificate stands for: its subject's

@@ -281,7 +281,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         header_read_timeout: Duration::from_secs(config.header_read_timeout_s),
         shutdown_grace: Duration::from_secs(config.shutdown_grace_s),
     };
-    let endpoints = personas::endpoints::EndpointManager::new(Arc::clone(&tls), limits);
+    let endpoints = personas::endpoints::EndpointManager::new(certificates.client_cas().cloned(), limits);
     let firmware = {
         let config = config.firmware.clone();
         let dir = state_dir.clone();

@@ -2,9 +2,8 @@
 # Runs the DMTF conformance tools against a fresh bmcd on loopback (libvirt test driver):
 #   gated (0 failures each): the Redfish Service Validator, the Protocol Validator and
 #             the Interop Validator (profiles HarnessIronicBMC 1.0.0 and OCP Baseline
-#             Hardware Management 1.1.1; on the aggregate tree also OCP Service Baseline
-#             1.0.0) on the aggregate tree and on each persona's tree (iDRAC 9, iLO 5
-#             endpoints), and the Use-Case Checkers AccountManagement, PowerControl,
+#             Hardware Management 1.1.1 and OCP Service Baseline 1.0.0) on the aggregate
+#             tree and on each persona's tree (iDRAC 9, iLO 5 endpoints), and the Use-Case Checkers AccountManagement, PowerControl,
 #             BootOverride and QueryParameters. (OCPServerHardwareManagement 1.0.0 is not
 #             run: the validator refuses the profile file itself, see docs/conformance.md.)
 # Needs ../shared/redfish-conformance beside the repository (or REDFIN_CONFORMANCE).
@@ -80,6 +79,7 @@ for persona in idrac9:127.0.0.2 ilo5:127.0.0.3; do
        | python3 -c 'import json,sys; print(json.load(sys.stdin).get("ListeningOn") or "")')
   if [ -z "$at" ]; then echo "conformance: could not create the $name endpoint" >&2; status=1; continue; fi
   OUT_DIR=$OUT/gated/persona-$name TOOLS="service interop protocol" TOOL_TIMEOUT=900 \
+    INTEROP_PROFILES="$PROFILES/HarnessIronicBMC.v1_0_0.json $PROFILES/OCPBaselineHardwareManagement.v1_1_1.json $PROFILES/OCPServiceBaseline.v1_0_0.json" \
     "$HARNESS/bin/validate.sh" "https://$at" admin "$PASSWORD" || status=$?
 done
 # Last on the aggregate tree: it makes sessions and accounts of its own.

@@ -8,6 +8,7 @@
 //! old bank. The running bank is never written.
 
 pub mod boot;
+pub mod inventory;
 pub mod package;
 
 use std::fs::File;

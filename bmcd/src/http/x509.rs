@@ -119,6 +119,11 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 /// A new key and a self-signed certificate for `names`, both PEM:
 /// (certificate, PKCS#8 private key).
 pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
+    self_signed_as("Redfin BMC", names)
+}
+
+/// The same, with `common_name` as the subject (and issuer) common name.
+pub fn self_signed_as(common_name: &str, names: &[String]) -> Result<(String, String), String> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
         .map_err(|_| "cannot make a key".to_owned())?;
@@ -131,7 +136,7 @@ pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
     serial[0] |= 0x40; // and without a leading zero byte
 
     let algorithm = sequence(&[ECDSA_WITH_SHA256]);
-    let subject = name("Redfin BMC");
+    let subject = name(common_name);
     let now = crate::time::now_unix();
     // No well-defined expiration (RFC 5280, 4.1.2.5).
     let validity = sequence(&[&utc_time(now - 86_400), &tlv(0x18, b"99991231235959Z")]);

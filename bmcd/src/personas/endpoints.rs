@@ -1,6 +1,7 @@
 //! The listeners of the per-VM BMC endpoints: started at start-up for every
 //! stored endpoint, and when one is added through the OEM API; stopped when
-//! it is removed or bmcd stops.
+//! it is removed or bmcd stops. Each serves its own TLS certificate (see
+//! [`crate::certificates`]), loaded at its first start and kept while bmcd runs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::{Endpoint, PersonaKind};
 use crate::app::App;
+use crate::certificates::{Certificates, ClientCas};
 use crate::http::server::Limits;
 use crate::store::EndpointRecord;
 
@@ -23,9 +25,12 @@ struct Listening {
 }
 
 pub struct EndpointManager {
-    tls: Arc<rustls::ServerConfig>,
+    /// The CAs of client certificates: the BMC's, on every endpoint.
+    client_cas: Option<ClientCas>,
     limits: Limits,
     running: Mutex<HashMap<String, Listening>>,
+    /// Each endpoint's own certificates, kept across the endpoint's resets.
+    certificates: Mutex<HashMap<String, Arc<Certificates>>>,
     /// When each system was last seen to power on (Unix milliseconds).
     power_on: Mutex<HashMap<String, i64>>,
     /// Set when bmcd stops: nothing listens again after that.
@@ -38,6 +43,7 @@ pub enum StartFailure {
     BadAddress(String),
     BadPersona(String),
     Bind(String),
+    Tls(String),
 }
 
 impl std::fmt::Display for StartFailure {
@@ -46,16 +52,18 @@ impl std::fmt::Display for StartFailure {
             StartFailure::BadAddress(a) => write!(f, "'{a}' is not an ADDRESS:PORT"),
             StartFailure::BadPersona(p) => write!(f, "unknown persona '{p}'"),
             StartFailure::Bind(e) => write!(f, "cannot listen: {e}"),
+            StartFailure::Tls(e) => write!(f, "no TLS certificate: {e}"),
         }
     }
 }
 
 impl EndpointManager {
-    pub fn new(tls: Arc<rustls::ServerConfig>, limits: Limits) -> EndpointManager {
+    pub fn new(client_cas: Option<ClientCas>, limits: Limits) -> EndpointManager {
         EndpointManager {
-            tls,
+            client_cas,
             limits,
             running: Mutex::new(HashMap::new()),
+            certificates: Mutex::new(HashMap::new()),
             power_on: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
@@ -65,7 +73,48 @@ impl EndpointManager {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Binds the endpoint's address and serves it; returns the bound address.
+    /// The certificates of an endpoint that started at least once.
+    pub fn certificates(&self, id: &str) -> Option<Arc<Certificates>> {
+        self.certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    /// An endpoint's certificates: those it has, else from the state
+    /// database, else new (self-signed and stored).
+    async fn load_certificates(
+        &self,
+        app: &App,
+        rec: &EndpointRecord,
+        persona: PersonaKind,
+        address: SocketAddr,
+    ) -> Result<Arc<Certificates>, StartFailure> {
+        if let Some(c) = self.certificates(&rec.id) {
+            return Ok(c);
+        }
+        let mut names = vec![address.ip().to_string()];
+        if address.ip().is_loopback() {
+            names.push("localhost".to_owned());
+        }
+        let loaded = Certificates::for_endpoint(
+            app.store.clone(),
+            &rec.id,
+            &persona.certificate_name(&rec.system_id),
+            &names,
+            self.client_cas.clone(),
+        )
+        .await
+        .map_err(|e| StartFailure::Tls(e.to_string()))?;
+        let mut all = self.certificates.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(
+            all.entry(rec.id.clone()).or_insert_with(|| Arc::new(loaded)),
+        ))
+    }
+
+    /// Binds the endpoint's address and serves it with the endpoint's own
+    /// certificate; returns the bound address.
     pub async fn start(&self, app: Arc<App>, rec: &EndpointRecord) -> Result<SocketAddr, StartFailure> {
         let persona =
             PersonaKind::parse(&rec.persona).ok_or_else(|| StartFailure::BadPersona(rec.persona.clone()))?;
@@ -79,11 +128,15 @@ impl EndpointManager {
         let address = listener
             .local_addr()
             .map_err(|e| StartFailure::Bind(e.to_string()))?;
+        let certificates = self.load_certificates(&app, rec, persona, address).await?;
+        let tls = certificates
+            .server_config()
+            .map_err(|e| StartFailure::Tls(e.to_string()))?;
         let endpoint = Arc::new(Endpoint::new(&rec.id, &rec.system_id, persona));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(crate::http::server::serve_https(
             listener,
-            Arc::clone(&self.tls),
+            tls,
             Arc::clone(&app),
             self.limits,
             stopped,
@@ -107,8 +160,14 @@ impl EndpointManager {
         Ok(address)
     }
 
-    /// Stops an endpoint's listener and waits for it to drain.
+    /// Stops an endpoint's listener and waits for it to drain; its
+    /// certificates are forgotten (they stay in the state database until the
+    /// endpoint is deleted).
     pub async fn stop(&self, id: &str) {
+        self.certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
         let gone = self.running().remove(id);
         if let Some(l) = gone {
             let _ = l.stop.send(true);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::{call, endpoint_of, json_body, power_state, read, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};
 use crate::error::RedfishError;
+use crate::firmware::inventory::{RunsOn, SoftwareItem, VersionScheme};
 use crate::privilege::Required;
 use crate::route;
 use crate::router::{Reply, Request, Route};
@@ -22,7 +23,13 @@ const SYSTEM: &str = "/redfish/v1/Systems/System.Embedded.1";
 const MANAGER: &str = "/redfish/v1/Managers/iDRAC.Embedded.1";
 const DELL: &str = "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell";
 const JOBS: &str = "/redfish/v1/Managers/iDRAC.Embedded.1/Jobs";
+/// The iDRAC firmware and the BIOS versions, and Dell's component ids of
+/// both (the `SoftwareId` of their FirmwareInventory members). Every version
+/// the iDRAC shows comes from these constants.
 const FIRMWARE: &str = "7.00.00.173";
+const FIRMWARE_COMPONENT: &str = "25227";
+const BIOS: &str = "1.13.2";
+const BIOS_COMPONENT: &str = "159";
 const MODEL: &str = "15G Monolithic";
 const MSG: &str = "IDRAC.2.8";
 const SCHEDULED: &str = "Task successfully scheduled.";
@@ -82,6 +89,46 @@ pub fn routes() -> Vec<Route> {
 
 fn system_uri(ep: &Endpoint) -> String {
     format!("/redfish/v1/Systems/{}", ep.system_id)
+}
+
+/// The iDRAC's default host name (and its self-signed certificate's common
+/// name): `idrac-` and the service tag.
+pub fn host_name(system_id: &str) -> String {
+    format!("idrac-{}", service_tag(system_id))
+}
+
+/// What the iDRAC lists in its FirmwareInventory: the iDRAC and the BIOS, as
+/// `Installed-{component}-{version}`; neither can be updated through this
+/// emulated iDRAC.
+pub fn firmware() -> Vec<SoftwareItem> {
+    let item = |name: &str, component: &str, version: &str, runs_on| SoftwareItem {
+        id: format!("Installed-{component}-{version}"),
+        name: name.to_owned(),
+        description: format!("The installed {name} firmware"),
+        software_id: component.to_owned(),
+        manufacturer: "Dell Inc.".to_owned(),
+        version: version.to_owned(),
+        version_scheme: Some(VersionScheme::DotIntegerNotation),
+        release_type: Some("Production"),
+        release_date: None,
+        updateable: false,
+        write_protected: true,
+        active: None,
+        staged: None,
+        reset_required_on_update: None,
+        state: "Enabled",
+        health: "OK",
+        runs_on,
+    };
+    vec![
+        item(
+            "Integrated Dell Remote Access Controller",
+            FIRMWARE_COMPONENT,
+            FIRMWARE,
+            RunsOn::Manager,
+        ),
+        item("BIOS", BIOS_COMPONENT, BIOS, RunsOn::System),
+    ]
 }
 
 /// The 7-character service tag, stable per system.
@@ -156,7 +203,7 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
             o.insert("Model".into(), json!("PowerEdge R650"));
             o.insert("SKU".into(), json!(tag));
             o.insert("SerialNumber".into(), json!(format!("CN{tag}EMU")));
-            o.insert("BiosVersion".into(), json!("1.13.2"));
+            o.insert("BiosVersion".into(), json!(BIOS));
             o.insert(
                 "Oem".into(),
                 json!({"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources", "DellSystem": {

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{call, endpoint_of, finish_task, power_state, read, reset, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};
 use crate::error::RedfishError;
+use crate::firmware::inventory::{RunsOn, SoftwareItem, VersionScheme};
 use crate::privilege::Required;
 use crate::registries::base;
 use crate::route;
@@ -19,7 +20,18 @@ use crate::store::AttributeRecord;
 const SYSTEM: &str = "/redfish/v1/Systems/1";
 const MANAGER: &str = "/redfish/v1/Managers/1";
 const PRODUCT: &str = "ProLiant DL360 Gen10";
+/// The iLO firmware: its version (`MAJOR.MINOR`) and build date as iLO
+/// writes them. Every version iLO shows comes from these constants.
 const FIRMWARE: &str = "2.72";
+const FIRMWARE_MAJOR: u32 = 2;
+const FIRMWARE_MINOR: u32 = 72;
+const FIRMWARE_DATE: &str = "Sep 04 2022";
+const FIRMWARE_RELEASED: &str = "2022-09-04T00:00:00Z";
+/// The System ROM (BIOS): family and version string, date.
+const ROM_FAMILY: &str = "U32";
+const ROM_VERSION: &str = "U32 v2.68 (07/14/2022)";
+const ROM_DATE: &str = "07/14/2022";
+const ROM_RELEASED: &str = "2022-07-14T00:00:00Z";
 const MSG: &str = "iLO.2.14";
 
 /// Seconds a system stays `InPost`, then `InPostDiscoveryComplete`, after
@@ -124,6 +136,64 @@ pub fn error(e: &RedfishError) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// iLO's default host name (and its self-signed certificate's common name):
+/// `ILO` and the server's serial number.
+pub fn host_name(system_id: &str) -> String {
+    format!("ILO{}", serial(system_id))
+}
+
+/// What iLO 5 lists in its FirmwareInventory (`1` iLO, `2` System ROM):
+/// neither can be updated through this emulated iLO.
+pub fn firmware() -> Vec<SoftwareItem> {
+    let item = |id: &str,
+                name: &str,
+                description: &str,
+                software_id: &str,
+                version: String,
+                released: &str,
+                runs_on| {
+        SoftwareItem {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            software_id: software_id.to_owned(),
+            manufacturer: "HPE".to_owned(),
+            version,
+            version_scheme: Some(VersionScheme::Oem),
+            release_type: Some("Production"),
+            release_date: Some(released.to_owned()),
+            updateable: false,
+            write_protected: true,
+            active: None,
+            staged: None,
+            reset_required_on_update: None,
+            state: "Enabled",
+            health: "OK",
+            runs_on,
+        }
+    };
+    vec![
+        item(
+            "1",
+            "iLO 5",
+            "Integrated Lights-Out 5 firmware",
+            "iLO5",
+            format!("{FIRMWARE} {FIRMWARE_DATE}"),
+            FIRMWARE_RELEASED,
+            RunsOn::Manager,
+        ),
+        item(
+            "2",
+            "System ROM",
+            "System ROM (BIOS)",
+            ROM_FAMILY,
+            ROM_VERSION.to_owned(),
+            ROM_RELEASED,
+            RunsOn::System,
+        ),
+    ]
+}
+
 /// The serial number iLO shows: stable, from the system's UUID.
 fn serial(system_id: &str) -> String {
     let hex: String = system_id
@@ -203,7 +273,7 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
             o.insert("Model".into(), json!(PRODUCT));
             o.insert("SKU".into(), json!("867959-B21"));
             o.insert("SerialNumber".into(), json!(serial(&ep.system_id)));
-            o.insert("BiosVersion".into(), json!("U32 v2.68 (07/14/2022)"));
+            o.insert("BiosVersion".into(), json!(ROM_VERSION));
             let uri = system_uri(ep);
             o.insert(
                 "Oem".into(),
@@ -221,7 +291,7 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
                     "PostState": post_state(req, ep, &power),
                     "PowerAutoOn": "Restore",
                     "Bios": {
-                        "Current": {"Family": "U32", "VersionString": "U32 v2.68 (07/14/2022)", "Date": "07/14/2022"},
+                        "Current": {"Family": ROM_FAMILY, "VersionString": ROM_VERSION, "Date": ROM_DATE},
                         "UefiClass": 2,
                     },
                     "Links": {"EthernetInterfaces": {"@odata.id": format!("{uri}/EthernetInterfaces")}},
@@ -235,7 +305,8 @@ pub async fn decorate(req: &Request, ep: &Endpoint, template: &str, body: &mut V
             o.insert(
                 "Oem".into(),
                 json!({"Hpe": {"Firmware": {"Current": {
-                    "MajorVersion": 2, "MinorVersion": 72, "VersionString": format!("iLO 5 v{FIRMWARE}"), "Date": "Sep 04 2022"}}}}),
+                    "MajorVersion": FIRMWARE_MAJOR, "MinorVersion": FIRMWARE_MINOR,
+                    "VersionString": format!("iLO 5 v{FIRMWARE}"), "Date": FIRMWARE_DATE}}}}),
             );
         }
         "/redfish/v1/Managers/{id}/VirtualMedia/{slot}" => {

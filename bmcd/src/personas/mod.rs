@@ -22,6 +22,7 @@ use hyper::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::error::RedfishError;
+use crate::firmware::inventory::{FirmwareInventory, RunsOn, SoftwareItem};
 use crate::router::{Match, Reply, Request, Route, Router};
 
 /// Which vendor a BMC endpoint looks like.
@@ -50,6 +51,16 @@ impl PersonaKind {
         }
     }
 
+    /// The common name of the self-signed certificate a new endpoint of this
+    /// persona makes for itself, as the vendor's BMC names itself.
+    pub fn certificate_name(self, system_id: &str) -> String {
+        match self {
+            PersonaKind::Generic => "Redfin BMC".to_owned(),
+            PersonaKind::Ilo5 => ilo5::host_name(system_id),
+            PersonaKind::Idrac9 => idrac9::host_name(system_id),
+        }
+    }
+
     /// The name the OEM API shows (`Generic`, `iLO5`, `iDRAC9`).
     pub fn display(self) -> &'static str {
         match self {
@@ -58,6 +69,52 @@ impl PersonaKind {
             PersonaKind::Idrac9 => "iDRAC9",
         }
     }
+}
+
+/// The firmware a persona's BMC lists in its FirmwareInventory (the BMC's own
+/// and the system's BIOS); it applies no update.
+pub fn firmware_inventory(kind: PersonaKind) -> Arc<dyn FirmwareInventory> {
+    Arc::new(PersonaFirmware(kind))
+}
+
+struct PersonaFirmware(PersonaKind);
+
+impl FirmwareInventory for PersonaFirmware {
+    fn software(&self) -> Vec<SoftwareItem> {
+        match self.0 {
+            PersonaKind::Generic => generic_firmware(),
+            PersonaKind::Ilo5 => ilo5::firmware(),
+            PersonaKind::Idrac9 => idrac9::firmware(),
+        }
+    }
+
+    fn updates(&self) -> bool {
+        false
+    }
+}
+
+/// A generic per-VM BMC: Redfin's own firmware, the version bmcd shows as
+/// its managers' `FirmwareVersion`.
+fn generic_firmware() -> Vec<SoftwareItem> {
+    vec![SoftwareItem {
+        id: "BMC".to_owned(),
+        name: "BMC firmware".to_owned(),
+        description: "The firmware of this per-VM BMC (Redfin)".to_owned(),
+        software_id: "redfin-bmc".to_owned(),
+        manufacturer: "Redfin".to_owned(),
+        version: crate::VERSION.to_owned(),
+        version_scheme: None,
+        release_type: None,
+        release_date: None,
+        updateable: false,
+        write_protected: true,
+        active: None,
+        staged: None,
+        reset_required_on_update: None,
+        state: "Enabled",
+        health: "OK",
+        runs_on: RunsOn::Manager,
+    }]
 }
 
 /// The route tables of the personas' own resources and actions.
@@ -184,9 +241,11 @@ impl Endpoint {
         }
         let mut parts = path.split('/').skip(3);
         match parts.next() {
-            // The appliance's firmware, certificates, storage pools and
-            // composition catalog belong to the aggregate endpoint.
-            Some("UpdateService" | "CertificateService" | "Storage" | "Oem" | "AggregationService") => false,
+            // The endpoint's own firmware inventory; it updates nothing.
+            Some("UpdateService") => matches!(parts.next(), None | Some("FirmwareInventory")),
+            // The appliance's storage pools, composition catalog and libvirt
+            // hosts belong to the aggregate endpoint.
+            Some("Storage" | "Oem" | "AggregationService") => false,
             Some("Systems" | "Managers" | "Chassis") => parts
                 .next()
                 .is_none_or(|id| id.is_empty() || id == self.system_id),
@@ -285,12 +344,10 @@ impl Endpoint {
 /// Adds the persona's identity and OEM sections to a canonical resource
 /// (`template` is the route that served it).
 pub async fn decorate(req: &Request, endpoint: &Endpoint, template: &str, body: &mut Value) {
-    // The appliance's own firmware and certificates are managed on the
-    // aggregate endpoint, not through one VM's BMC.
+    // The appliance's storage pools are managed on the aggregate endpoint,
+    // not through one VM's BMC (which has its own certificate and firmware).
     if template == "/redfish/v1" {
         if let Some(o) = body.as_object_mut() {
-            o.remove("UpdateService");
-            o.remove("CertificateService");
             o.remove("Storage");
             o.remove("AggregationService");
         }
@@ -556,7 +613,10 @@ mod tests {
         assert!(!ep.in_scope("/redfish/v1/Systems/other"));
         assert!(!ep.in_scope("/redfish/v1/Managers/BMC"));
         assert!(ep.in_scope("/redfish/v1/Systems"));
-        assert!(!ep.in_scope("/redfish/v1/UpdateService/FirmwareInventory"));
+        assert!(ep.in_scope("/redfish/v1/UpdateService/FirmwareInventory"));
+        assert!(ep.in_scope("/redfish/v1/CertificateService"));
+        assert!(!ep.in_scope("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"));
+        assert!(!ep.in_scope("/redfish/v1/UpdateService/update-multipart"));
         assert!(!ep.in_scope("/redfish/v1/Storage/default/Volumes"));
         assert!(!ep.in_scope("/redfish/v1/Oem/Redfin/Profiles"));
     }

@@ -251,7 +251,11 @@ pub async fn create(
             let _ = app.auth.delete_endpoint_accounts(&id).await;
             return Err(match e {
                 StoreError::Conflict(_) => RedfishError::already_exists("BmcEndpoint", "Id", &id),
-                other => other.into(),
+                other => {
+                    // The certificate its start made and stored goes too.
+                    let _ = app.store.delete_endpoint(id.clone()).await;
+                    other.into()
+                }
             });
         }
     }

@@ -2,12 +2,18 @@
 //! `GenerateCSR`) and the certificates it manages: the manager's HTTPS
 //! certificate and the CAs trusted for client certificates (AccountService
 //! `MultiFactorAuth.ClientCertificate.Certificates`, from the configuration).
+//!
+//! The same service on every BMC: on the aggregate endpoint it manages the
+//! appliance's certificate (`Managers/BMC`), on a per-VM endpoint that
+//! endpoint's own (under its system's manager), and nothing else.
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use super::{collection, link};
 use crate::body::{Context, Fields};
-use crate::certificates::{Shown, REPLACE_CERTIFICATE};
+use crate::certificates::{Certificates, Shown, REPLACE_CERTIFICATE};
 use crate::error::{Message, RedfishError};
 use crate::http::der::{colon_hex, Name};
 use crate::http::x509::CsrSubject;
@@ -44,13 +50,67 @@ pub const CLIENT_CAS: &str = "/redfish/v1/AccountService/MultiFactorAuth/ClientC
 /// The one HTTPS certificate's id.
 const HTTPS_ID: &str = "1";
 
-/// The HTTPS certificate collection of the BMC's manager.
-pub fn https_certificates() -> String {
-    format!("/redfish/v1/Managers/{BMC_ID}/NetworkProtocol/HTTPS/Certificates")
+/// The HTTPS certificate collection of a manager (`BMC_ID` for the aggregate
+/// BMC, the system's id for a per-VM endpoint).
+pub fn https_certificates(manager: &str) -> String {
+    format!("/redfish/v1/Managers/{manager}/NetworkProtocol/HTTPS/Certificates")
 }
 
-fn https_certificate() -> String {
-    format!("{}/{HTTPS_ID}", https_certificates())
+/// The BMC a request reaches: its certificates, and the manager whose HTTPS
+/// certificate they are.
+struct Bmc {
+    certificates: Arc<Certificates>,
+    manager: String,
+}
+
+impl Bmc {
+    fn of(req: &Request) -> Result<Bmc, RedfishError> {
+        match &req.endpoint {
+            None => Ok(Bmc {
+                certificates: Arc::clone(&req.app.certificates),
+                manager: BMC_ID.to_owned(),
+            }),
+            Some(ep) => Ok(Bmc {
+                certificates: req.app.endpoints.certificates(&ep.id).ok_or_else(|| {
+                    tracing::error!(endpoint = %ep.id, "a running endpoint without certificates");
+                    RedfishError::internal()
+                })?,
+                manager: ep.system_id.clone(),
+            }),
+        }
+    }
+
+    fn collection(&self) -> String {
+        https_certificates(&self.manager)
+    }
+
+    fn certificate(&self) -> String {
+        format!("{}/{HTTPS_ID}", self.collection())
+    }
+}
+
+/// A URI a request body names, as the canonical routes spell it (a per-VM
+/// endpoint's clients use its persona's spelling).
+fn canonical_uri(req: &Request, uri: &str) -> String {
+    let uri = crate::router::normalize(uri);
+    let Some(ep) = &req.endpoint else {
+        return uri.to_owned();
+    };
+    let canonical = ep.to_canonical(uri);
+    if ep.ignores_case() {
+        if let Some(c) = req.app.router.canonical_case(&canonical) {
+            return c;
+        }
+    }
+    canonical
+}
+
+/// A canonical URI as the request's client spells it, for messages.
+fn shown_uri(req: &Request, uri: &str) -> String {
+    match &req.endpoint {
+        Some(ep) => ep.to_persona(uri),
+        None => uri.to_owned(),
+    }
 }
 
 /// `Certificate.Identifier` of a distinguished name.
@@ -145,8 +205,9 @@ async fn get_certificate_service(_req: Request) -> Result<Reply, RedfishError> {
 }
 
 async fn get_certificate_locations(req: Request) -> Result<Reply, RedfishError> {
-    let mut certificates = vec![link(&https_certificate())];
-    if let Some(cas) = req.app.certificates.client_cas() {
+    let bmc = Bmc::of(&req)?;
+    let mut certificates = vec![link(&bmc.certificate())];
+    if let Some(cas) = bmc.certificates.client_cas() {
         certificates.extend((1..=cas.certificates.len()).map(|i| link(&format!("{CLIENT_CAS}/{i}"))));
     }
     Ok(Reply::ok(json!({
@@ -162,32 +223,34 @@ async fn get_certificate_locations(req: Request) -> Result<Reply, RedfishError> 
     })))
 }
 
-fn check_manager(req: &Request) -> Result<(), RedfishError> {
-    if req.param(0) == BMC_ID {
-        Ok(())
+/// The BMC whose manager the request's path names.
+fn managing_bmc(req: &Request) -> Result<Bmc, RedfishError> {
+    let bmc = Bmc::of(req)?;
+    if req.param(0) == bmc.manager {
+        Ok(bmc)
     } else {
         Err(RedfishError::no_such_uri(&req.path))
     }
 }
 
 async fn get_https_certificate_collection(req: Request) -> Result<Reply, RedfishError> {
-    check_manager(&req)?;
+    let bmc = managing_bmc(&req)?;
     Ok(Reply::ok(collection(
         &schemas::CERTIFICATE_COLLECTION,
-        &https_certificates(),
+        &bmc.collection(),
         "HTTPS Certificates",
-        [https_certificate()],
+        [bmc.certificate()],
     )))
 }
 
 async fn get_https_certificate(req: Request) -> Result<Reply, RedfishError> {
-    check_manager(&req)?;
+    let bmc = managing_bmc(&req)?;
     if req.param(1) != HTTPS_ID {
         return Err(RedfishError::not_found("Certificate", req.param(1)));
     }
-    let shown = req.app.certificates.https();
+    let shown = bmc.certificates.https();
     Ok(Reply::ok(certificate_json(
-        &https_certificate(),
+        &bmc.certificate(),
         HTTPS_ID,
         "HTTPS Certificate",
         &shown,
@@ -261,7 +324,8 @@ async fn post_replace_certificate(req: Request) -> Result<Reply, RedfishError> {
     body.required("CertificateType", kind)?;
     let target = body.required("CertificateUri", target)?;
     body.finish()?;
-    if crate::router::normalize(&target) != https_certificate() {
+    let bmc = Bmc::of(&req)?;
+    if canonical_uri(&req, &target) != bmc.certificate() {
         return Err(RedfishError::bad_request(
             Message::new(
                 &base::ACTION_PARAMETER_VALUE_ERROR,
@@ -271,13 +335,13 @@ async fn post_replace_certificate(req: Request) -> Result<Reply, RedfishError> {
             .resolution(format!(
                 "Only the HTTPS certificate ({}) can be replaced; the client certificate CAs come from \
                      the configuration file.",
-                https_certificate()
+                shown_uri(&req, &bmc.certificate())
             )),
         ));
     }
-    let shown = req.app.certificates.replace_https(pem).await?;
+    let shown = bmc.certificates.replace_https(pem).await?;
     Ok(Reply::ok(certificate_json(
-        &https_certificate(),
+        &bmc.certificate(),
         HTTPS_ID,
         "HTTPS Certificate",
         &shown,
@@ -399,7 +463,8 @@ async fn post_generate_csr(req: Request) -> Result<Reply, RedfishError> {
             return Err(format_error(e, "Email"));
         }
     }
-    if crate::router::normalize(&collection_uri) != https_certificates() {
+    let bmc = Bmc::of(&req)?;
+    if canonical_uri(&req, &collection_uri) != bmc.collection() {
         return Err(RedfishError::bad_request(
             Message::new(
                 &base::ACTION_PARAMETER_VALUE_ERROR,
@@ -408,7 +473,7 @@ async fn post_generate_csr(req: Request) -> Result<Reply, RedfishError> {
             .related("#/CertificateCollection")
             .resolution(format!(
                 "Certificate signing requests are made for the HTTPS certificate collection ({}).",
-                https_certificates()
+                shown_uri(&req, &bmc.collection())
             )),
         ));
     }
@@ -422,9 +487,9 @@ async fn post_generate_csr(req: Request) -> Result<Reply, RedfishError> {
         country,
         email,
     };
-    let csr = req.app.certificates.generate_csr(subject).await?;
+    let csr = bmc.certificates.generate_csr(subject).await?;
     Ok(Reply::ok(json!({
         "CSRString": csr,
-        "CertificateCollection": link(&https_certificates()),
+        "CertificateCollection": link(&bmc.collection()),
     })))
 }

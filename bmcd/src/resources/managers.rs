@@ -345,11 +345,14 @@ async fn get_network_protocol(req: Request) -> Result<Reply, RedfishError> {
         .first()
         .map_or(s.https.port(), |a| a.port());
     let mut https = json!({ "ProtocolEnabled": true, "Port": https_port });
-    // The certificate is the BMC's (per-VM endpoints present it too), managed
-    // through the BMC's own manager, which a per-VM endpoint does not show.
-    if req.param(0) == BMC_ID || req.endpoint.is_none() {
-        https["Certificates"] = link(&super::certificate_service::https_certificates());
-    }
+    // The certificate HTTPS presents: on a per-VM endpoint the endpoint's own,
+    // under its manager; on the aggregate endpoint the appliance's, managed
+    // through the BMC's manager.
+    let certificates = match &req.endpoint {
+        Some(_) => super::certificate_service::https_certificates(req.param(0)),
+        None => super::certificate_service::https_certificates(BMC_ID),
+    };
+    https["Certificates"] = link(&certificates);
     Ok(Reply::ok(json!({
         "@odata.id": format!("{MANAGERS}/{}/NetworkProtocol", req.param(0)),
         "@odata.type": schemas::MANAGER_NETWORK_PROTOCOL.odata_type(),

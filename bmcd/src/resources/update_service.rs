@@ -1,5 +1,7 @@
 //! `UpdateService`: firmware update of the BMC itself (multipart push and
-//! `SimpleUpdate` over HTTPS) and `FirmwareInventory` with its two banks.
+//! `SimpleUpdate` over HTTPS) and `FirmwareInventory` with its two banks. On a
+//! per-VM endpoint: the inventory its persona's BMC lists (its own firmware
+//! and the system's BIOS), which that BMC cannot update, so no update action.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +12,9 @@ use super::{collection, link};
 use crate::body::{Context, Fields};
 use crate::error::{Message, RedfishError};
 use crate::firmware::boot::Bank;
+use crate::firmware::inventory::{FirmwareInventory, RunsOn, SoftwareItem};
 use crate::firmware::package::{self, Span};
-use crate::firmware::{self as fw, BankState, Source};
+use crate::firmware::{self as fw, Source};
 use crate::outbound::FetchRequest;
 use crate::privilege::Required;
 use crate::registries::base;
@@ -38,43 +41,64 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// The firmware the BMC a request reaches lists: the appliance's, or the
+/// endpoint's persona's.
+fn inventory(req: &Request) -> Arc<dyn FirmwareInventory> {
+    match &req.endpoint {
+        Some(ep) => crate::personas::firmware_inventory(ep.persona),
+        None => Arc::clone(&req.app.firmware) as Arc<dyn FirmwareInventory>,
+    }
+}
+
 async fn get_update_service(req: Request) -> Result<Reply, RedfishError> {
-    let firmware = &req.app.firmware;
-    let enabled = firmware.enabled();
+    let inventory = inventory(&req);
+    let enabled = inventory.updates();
     let mut v = json!({
         "@odata.id": SERVICE,
         "@odata.type": schemas::UPDATE_SERVICE.odata_type(),
         "Id": "UpdateService",
         "Name": "Update Service",
-        "Description": "Firmware update of this BMC: signed packages written to the inactive bank, tried once at the next start.",
         "ServiceEnabled": enabled,
         "Status": { "State": if enabled { "Enabled" } else { "Disabled" }, "Health": "OK" },
         "FirmwareInventory": link(INVENTORY),
-        "Actions": {
-            "#UpdateService.SimpleUpdate": {
-                "target": SIMPLE_UPDATE,
-                "@Redfish.ActionInfo": SIMPLE_UPDATE_INFO,
-            }
-        },
-        // The package's signature is what is trusted, not the server it came from.
-        "VerifyRemoteServerCertificate": false,
     });
-    if enabled {
+    if req.endpoint.is_some() {
+        // A per-VM BMC lists its firmware but cannot apply an update: no action.
+        v["Description"] =
+            json!("The firmware of this BMC and of its system. It is not updated through this BMC.");
+        return Ok(Reply::ok(v));
+    }
+    v["Description"] = json!(
+        "Firmware update of this BMC: signed packages written to the inactive bank, tried once at the next start."
+    );
+    v["Actions"] = json!({
+        "#UpdateService.SimpleUpdate": {
+            "target": SIMPLE_UPDATE,
+            "@Redfish.ActionInfo": SIMPLE_UPDATE_INFO,
+        }
+    });
+    // The package's signature is what is trusted, not the server it came from.
+    v["VerifyRemoteServerCertificate"] = json!(false);
+    if req.app.firmware.enabled() {
         v["MultipartHttpPushUri"] = json!(MULTIPART);
-        v["MaxImageSizeBytes"] = json!(firmware.max_package_bytes());
+        v["MaxImageSizeBytes"] = json!(req.app.firmware.max_package_bytes());
     }
     Ok(Reply::ok(v))
 }
 
-async fn banks(req: &Request) -> Vec<fw::BankView> {
-    let firmware = Arc::clone(&req.app.firmware);
-    tokio::task::spawn_blocking(move || firmware.banks())
+/// The inventory's members (blocking reads off the async runtime).
+async fn software(req: &Request) -> Vec<SoftwareItem> {
+    let inventory = inventory(req);
+    tokio::task::spawn_blocking(move || inventory.software())
         .await
         .unwrap_or_default()
 }
 
 async fn get_inventory(req: Request) -> Result<Reply, RedfishError> {
-    let members = banks(&req).await.into_iter().map(|b| fw::inventory_uri(b.bank));
+    let members = software(&req)
+        .await
+        .into_iter()
+        .map(|item| format!("{INVENTORY}/{}", item.id));
     Ok(Reply::ok(collection(
         &schemas::SOFTWARE_INVENTORY_COLLECTION,
         INVENTORY,
@@ -85,47 +109,55 @@ async fn get_inventory(req: Request) -> Result<Reply, RedfishError> {
 
 async fn get_inventory_item(req: Request) -> Result<Reply, RedfishError> {
     let id = req.param(0).to_owned();
-    let b = banks(&req)
+    let item = software(&req)
         .await
         .into_iter()
-        .find(|b| b.bank.inventory_id() == id)
+        .find(|item| item.id == id)
         .ok_or_else(|| RedfishError::not_found("SoftwareInventory", &id))?;
-    let (state, health) = match (b.active, b.state) {
-        (true, _) => ("Enabled", "OK"),
-        (false, BankState::Failed) => ("Disabled", "Critical"),
-        (false, BankState::Updating) => ("Updating", "OK"),
-        (false, _) => ("StandbySpare", "OK"),
+    let related = match (&req.endpoint, item.runs_on) {
+        (None, _) => MANAGER.to_owned(),
+        (Some(ep), RunsOn::Manager) => format!("/redfish/v1/Managers/{}", ep.system_id),
+        (Some(ep), RunsOn::System) => format!("/redfish/v1/Systems/{}", ep.system_id),
     };
-    let letter = b.bank.letter().to_uppercase();
-    let note = match (b.active, b.state) {
-        (true, BankState::Staged) => " It runs on trial until bmcd reports healthy.",
-        (false, BankState::Staged) => " It is booted once at the next start.",
-        (false, BankState::Failed) => {
-            " It was tried and did not come up healthy; the BMC went back to the other bank."
-        }
-        _ => "",
-    };
-    Ok(Reply::ok(json!({
-        "@odata.id": fw::inventory_uri(b.bank),
+    Ok(Reply::ok(software_json(&item, &related)))
+}
+
+/// A `SoftwareInventory` resource.
+fn software_json(item: &SoftwareItem, related: &str) -> Value {
+    let mut v = json!({
+        "@odata.id": format!("{INVENTORY}/{}", item.id),
         "@odata.type": schemas::SOFTWARE_INVENTORY.odata_type(),
-        "Id": id,
-        "Name": format!("BMC firmware, bank {letter}"),
-        "Description": format!(
-            "Redfin firmware image in bank {letter}{}.{note}",
-            if b.active { " (running)" } else { "" }
-        ),
-        "SoftwareId": "redfin-bmc",
-        "Manufacturer": "Redfin",
-        "Version": b.version,
-        "Updateable": !b.active,
-        "WriteProtected": b.active,
-        "Active": b.active,
-        "Staged": !b.active && b.state == BankState::Staged,
-        "ResetRequiredOnUpdate": true,
-        "Status": { "State": state, "Health": health },
-        "RelatedItem": [link(MANAGER)],
+        "Id": item.id,
+        "Name": item.name,
+        "Description": item.description,
+        "SoftwareId": item.software_id,
+        "Manufacturer": item.manufacturer,
+        "Version": item.version,
+        "Updateable": item.updateable,
+        "WriteProtected": item.write_protected,
+        "Status": { "State": item.state, "Health": item.health },
+        "RelatedItem": [link(related)],
         "RelatedItem@odata.count": 1,
-    })))
+    });
+    if let Some(scheme) = item.version_scheme {
+        v["VersionScheme"] = json!(scheme.as_str());
+    }
+    if let Some(release) = item.release_type {
+        v["ReleaseType"] = json!(release);
+    }
+    if let Some(date) = &item.release_date {
+        v["ReleaseDate"] = json!(date);
+    }
+    if let Some(active) = item.active {
+        v["Active"] = json!(active);
+    }
+    if let Some(staged) = item.staged {
+        v["Staged"] = json!(staged);
+    }
+    if let Some(reset) = item.reset_required_on_update {
+        v["ResetRequiredOnUpdate"] = json!(reset);
+    }
+    v
 }
 
 async fn get_simple_update_info(_req: Request) -> Result<Reply, RedfishError> {

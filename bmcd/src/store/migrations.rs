@@ -215,7 +215,15 @@ const MIGRATIONS: &[&str] = &[
     // 10: composition: the images catalog, profiles and composed systems with
     // their life cycle state
     COMPOSITION,
-    // 11: projects (tenants): their quotas, and the project of accounts,
+    // 11: the TLS server certificate of each per-VM BMC endpoint, its key,
+    // and the key of its pending certificate signing request
+    "CREATE TABLE endpoint_certificates (
+        endpoint_id TEXT PRIMARY KEY,
+        certificate TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        csr_key TEXT
+    );",
+    // 12: projects (tenants): their quotas, and the project of accounts,
     // composed systems, images, profiles and volumes
     PROJECTS,
 ];

@@ -5,7 +5,7 @@ mod composition;
 mod migrations;
 mod personas;
 pub use composition::{ComposedRecord, ImageRecord, ProfileRecord};
-pub use personas::{AttributeRecord, EndpointRecord, JobRecord};
+pub use personas::{AttributeRecord, EndpointCertificateRecord, EndpointRecord, JobRecord};
 
 use std::path::Path;
 use std::sync::mpsc::{self, SyncSender, TrySendError};

@@ -21,6 +21,15 @@ pub struct EndpointRecord {
     pub created: i64,
 }
 
+/// The TLS server certificate of a per-VM BMC endpoint (PEM), its private
+/// key, and the key of its pending certificate signing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointCertificateRecord {
+    pub certificate: String,
+    pub private_key: String,
+    pub csr_key: Option<String>,
+}
+
 /// A vendor job (iDRAC `JID_...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -82,9 +91,77 @@ impl Store {
         .await
     }
 
+    /// Deletes an endpoint and its certificate.
     pub async fn delete_endpoint(&self, id: String) -> Result<bool, StoreError> {
-        self.call(move |c| Ok(c.execute("DELETE FROM bmc_endpoints WHERE id = ?1", [id])? > 0))
-            .await
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM endpoint_certificates WHERE endpoint_id = ?1", [&id])?;
+            let deleted = tx.execute("DELETE FROM bmc_endpoints WHERE id = ?1", [&id])? > 0;
+            tx.commit()?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    /// An endpoint's TLS certificate, if one was made or installed.
+    pub async fn endpoint_certificate(
+        &self,
+        endpoint_id: String,
+    ) -> Result<Option<EndpointCertificateRecord>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT certificate, private_key, csr_key FROM endpoint_certificates WHERE endpoint_id = ?1",
+                [endpoint_id],
+                |r| {
+                    Ok(EndpointCertificateRecord {
+                        certificate: r.get(0)?,
+                        private_key: r.get(1)?,
+                        csr_key: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Stores an endpoint's certificate and key; the pending CSR key is
+    /// dropped when `csr_used` (the certificate was signed for it).
+    pub async fn set_endpoint_certificate(
+        &self,
+        endpoint_id: String,
+        certificate: String,
+        private_key: String,
+        csr_used: bool,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO endpoint_certificates(endpoint_id, certificate, private_key, csr_key)
+                 VALUES (?1, ?2, ?3, NULL)
+                 ON CONFLICT(endpoint_id) DO UPDATE SET certificate = excluded.certificate,
+                     private_key = excluded.private_key,
+                     csr_key = CASE WHEN ?4 THEN NULL ELSE endpoint_certificates.csr_key END",
+                params![endpoint_id, certificate, private_key, csr_used],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Keeps the key of an endpoint's new certificate signing request
+    /// (`Missing` when the endpoint has no certificate row).
+    pub async fn set_endpoint_csr_key(&self, endpoint_id: String, key: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE endpoint_certificates SET csr_key = ?2 WHERE endpoint_id = ?1",
+                params![endpoint_id, key],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn jobs(&self, system_id: String) -> Result<Vec<JobRecord>, StoreError> {
