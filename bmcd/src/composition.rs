@@ -44,6 +44,8 @@ pub struct ComposeRequest {
     pub host: Option<String>,
     /// Labels its host must carry.
     pub host_labels: Vec<String>,
+    /// The project it belongs to (whose quotas it counts against).
+    pub project: Option<String>,
 }
 
 fn quota_error(what: &str, detail: String) -> RedfishError {
@@ -89,42 +91,92 @@ pub fn check_quotas(
     memory_mib: u64,
     disk_bytes: u64,
 ) -> Result<(), RedfishError> {
-    if used.systems + 1 > c.max_systems {
+    check_limits(&Limits::of_service(c), used, vcpus, memory_mib, disk_bytes)
+}
+
+/// Quotas and how a refusal names them.
+pub struct Limits {
+    pub max_systems: u32,
+    pub max_vcpus: u32,
+    pub max_memory_mib: u64,
+    pub max_disk_gib: u64,
+    /// `None`: the service's quotas (`max-vcpus` ...); `Some(p)`: project p's.
+    pub project: Option<String>,
+}
+
+impl Limits {
+    fn of_service(c: &CompositionConfig) -> Limits {
+        Limits {
+            max_systems: c.max_systems,
+            max_vcpus: c.max_vcpus,
+            max_memory_mib: c.max_memory_mib,
+            max_disk_gib: c.max_disk_gib,
+            project: None,
+        }
+    }
+
+    pub fn of_project(p: &crate::store::ProjectRecord) -> Limits {
+        Limits {
+            max_systems: p.max_systems,
+            max_vcpus: p.max_vcpus,
+            max_memory_mib: p.max_memory_mib,
+            max_disk_gib: p.max_disk_gib,
+            project: Some(p.id.clone()),
+        }
+    }
+
+    fn name(&self, service: &str, project: &str, value: String) -> String {
+        match &self.project {
+            None => format!("The quota {service} ({value})"),
+            Some(p) => format!("The quota {project} ({value}) of project '{p}'"),
+        }
+    }
+}
+
+/// Refuses a system that `l` leaves no room for.
+pub fn check_limits(
+    l: &Limits,
+    used: &Usage,
+    vcpus: u32,
+    memory_mib: u64,
+    disk_bytes: u64,
+) -> Result<(), RedfishError> {
+    if used.systems + 1 > l.max_systems {
         return Err(quota_error(
             "ComputerSystem",
             format!(
-                "The quota max-systems ({}) is reached; delete a composed system first.",
-                c.max_systems
+                "{} is reached; delete a composed system first.",
+                l.name("max-systems", "MaxSystems", l.max_systems.to_string())
             ),
         ));
     }
-    if used.vcpus + u64::from(vcpus) > u64::from(c.max_vcpus) {
+    if used.vcpus + u64::from(vcpus) > u64::from(l.max_vcpus) {
         return Err(quota_error(
             "ProcessorCount",
             format!(
-                "The quota max-vcpus ({}) leaves {} vCPUs; the profile asks for {vcpus}.",
-                c.max_vcpus,
-                u64::from(c.max_vcpus).saturating_sub(used.vcpus)
+                "{} leaves {} vCPUs; the profile asks for {vcpus}.",
+                l.name("max-vcpus", "MaxVCPUs", l.max_vcpus.to_string()),
+                u64::from(l.max_vcpus).saturating_sub(used.vcpus)
             ),
         ));
     }
-    if used.memory_mib + memory_mib > c.max_memory_mib {
+    if used.memory_mib + memory_mib > l.max_memory_mib {
         return Err(quota_error(
             "MemoryMiB",
             format!(
-                "The quota max-memory-mib ({}) leaves {} MiB; the profile asks for {memory_mib}.",
-                c.max_memory_mib,
-                c.max_memory_mib.saturating_sub(used.memory_mib)
+                "{} leaves {} MiB; the profile asks for {memory_mib}.",
+                l.name("max-memory-mib", "MaxMemoryMiB", l.max_memory_mib.to_string()),
+                l.max_memory_mib.saturating_sub(used.memory_mib)
             ),
         ));
     }
-    let max_disk = c.max_disk_gib.saturating_mul(1 << 30);
+    let max_disk = l.max_disk_gib.saturating_mul(1 << 30);
     if used.disk_bytes + disk_bytes > max_disk {
         return Err(quota_error(
             "DiskCapacityBytes",
             format!(
-                "The quota max-disk-gib ({}) leaves {} bytes; the system needs {disk_bytes}.",
-                c.max_disk_gib,
+                "{} leaves {} bytes; the system needs {disk_bytes}.",
+                l.name("max-disk-gib", "MaxDiskGiB", l.max_disk_gib.to_string()),
                 max_disk.saturating_sub(used.disk_bytes)
             ),
         ));
@@ -221,6 +273,25 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
         p.memory_mib,
         volume.capacity_bytes,
     )?;
+    if let Some(project) = &req.project {
+        let limits = app
+            .store
+            .project(project.clone())
+            .await?
+            .ok_or_else(|| RedfishError::property_value_not_in_list(project, "Oem/Redfin/Project"))?;
+        let mine: Vec<ComposedRecord> = records
+            .iter()
+            .filter(|r| r.project.as_deref() == Some(project))
+            .cloned()
+            .collect();
+        check_limits(
+            &Limits::of_project(&limits),
+            &usage(&mine),
+            p.vcpus,
+            p.memory_mib,
+            volume.capacity_bytes,
+        )?;
+    }
     let id = composer.new_uuid()?;
     let disk_bytes = volume.capacity_bytes;
     let disk = hv.create_volume(pool.clone(), volume).await?;
@@ -236,6 +307,7 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
         disk_bytes,
         volumes: vec![format!("{pool}/{}", disk.id)],
         created: now_unix(),
+        project: req.project.clone(),
     };
     let undo_disk = || async {
         let _ = hv.delete_volume(pool.clone(), disk.id.clone()).await;
@@ -243,6 +315,11 @@ pub async fn compose(app: &Arc<App>, req: ComposeRequest) -> Result<String, Redf
     if let Err(e) = app.store.insert_composed(record).await {
         undo_disk().await;
         return Err(e.into());
+    }
+    if let Some(project) = &req.project {
+        app.store
+            .set_volume_project(pool.clone(), disk.id.clone(), Some(project.clone()))
+            .await?;
     }
     let system = NewSystem {
         id: id.clone(),
@@ -501,7 +578,9 @@ pub async fn decompose(app: &Arc<App>, id: &str) -> Result<(), RedfishError> {
                 .delete_volume(pool.to_owned(), name.to_owned())
                 .await
             {
-                Ok(()) | Err(HypervisorError::NotFound(..)) => {}
+                Ok(()) | Err(HypervisorError::NotFound(..)) => {
+                    let _ = app.store.set_volume_project(pool.to_owned(), name.to_owned(), None).await;
+                }
                 Err(e) => {
                     tracing::warn!(system_id = %id, volume = %v, error = %e, "volume of a deleted system left behind")
                 }

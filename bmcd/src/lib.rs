@@ -37,6 +37,7 @@ pub mod router;
 pub mod schemas;
 pub mod store;
 pub mod tasks;
+pub mod tenancy;
 pub mod time;
 pub mod toml_lite;
 

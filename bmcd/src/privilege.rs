@@ -53,6 +53,10 @@ impl PrivilegeSet {
         self.0 & p.bit() != 0
     }
 
+    pub fn union(self, other: PrivilegeSet) -> PrivilegeSet {
+        PrivilegeSet(self.0 | other.0)
+    }
+
     pub fn without(self, p: Privilege) -> PrivilegeSet {
         PrivilegeSet(self.0 & !p.bit())
     }

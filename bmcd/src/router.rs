@@ -188,6 +188,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(resources::systems::routes());
     routes.extend(resources::storage::routes());
     routes.extend(resources::aggregation_service::routes());
+    routes.extend(resources::projects::routes());
     routes.extend(resources::composition::routes());
     routes.extend(resources::consoles::routes());
     routes.extend(resources::bios::routes());

@@ -36,15 +36,26 @@ pub struct Principal {
 impl Principal {
     /// The role's privileges. A project member's role counts within its
     /// project only (which routes it reaches is [`crate::tenancy`]'s part):
-    /// accounts are managed for the whole service, so `ConfigureUsers` is
-    /// never part of it.
+    /// never `ConfigureUsers` (accounts are the whole service's), and
+    /// `ConfigureManager` only on its own systems' managers
+    /// ([`Principal::privileges_on_own_system`]), never on the appliance's.
     pub fn privileges(&self) -> PrivilegeSet {
         let all = self.role.privileges();
         if self.project.is_some() {
             all.without(crate::privilege::Privilege::ConfigureUsers)
+                .without(crate::privilege::Privilege::ConfigureManager)
         } else {
             all
         }
+    }
+
+    /// The privileges on a system of the caller's own project (or any system,
+    /// for a member of no project).
+    pub fn privileges_on_own_system(&self) -> PrivilegeSet {
+        self.role
+            .privileges()
+            .without(crate::privilege::Privilege::ConfigureUsers)
+            .union(self.privileges())
     }
 }
 
@@ -85,6 +96,8 @@ pub struct NewAccount {
     pub password: String,
     pub role: Role,
     pub enabled: bool,
+    /// The project it belongs to; `None`: the whole service.
+    pub project: Option<String>,
 }
 
 /// Changes to an account; `None` leaves a field as it is.
@@ -97,6 +110,8 @@ pub struct AccountChanges {
     /// Only `Some(false)` (unlock) is accepted.
     pub locked: Option<bool>,
     pub password_change_required: Option<bool>,
+    /// `Some(None)`: no project any more.
+    pub project: Option<Option<String>>,
 }
 
 /// Why an account change was refused.
@@ -340,6 +355,7 @@ impl Authority {
             password: password.clone(),
             role: Role::Administrator,
             enabled: true,
+            project: None,
         })
         .await?;
         Ok(generated.then_some(password))
@@ -616,7 +632,7 @@ impl Authority {
         }
         self.check_password(&new.password)?;
         let taken = new.user_name.clone();
-        self.insert_account(new.user_name, new.password, new.role, new.enabled, taken)
+        self.insert_account(new.user_name, new.password, new.role, new.enabled, taken, new.project)
             .await
     }
 
@@ -629,6 +645,7 @@ impl Authority {
         role: Role,
         enabled: bool,
         shown: String,
+        project: Option<String>,
     ) -> Result<AccountRecord, AccountError> {
         if self.state().accounts.iter().any(|a| a.user_name == user_name) {
             return Err(AccountError::UserNameTaken(shown));
@@ -644,7 +661,7 @@ impl Authority {
             last_failure: 0,
             locked_until: 0,
             password_change_required: false,
-            project: None,
+            project,
         };
         let record = match self.store.insert_account(record).await {
             Ok(r) => r,
@@ -666,7 +683,8 @@ impl Authority {
             } else {
                 a
             };
-            a.enabled && role_of(a) == Role::Administrator
+            // A project's Administrator does not administer the service.
+            a.enabled && role_of(a) == Role::Administrator && a.project.is_none()
         })
     }
 
@@ -707,6 +725,9 @@ impl Authority {
         }
         if let Some(required) = changes.password_change_required {
             a.password_change_required = required;
+        }
+        if let Some(project) = changes.project {
+            a.project = project;
         }
         if let Some(pw) = changes.password {
             self.check_password(&pw)?;
@@ -767,6 +788,7 @@ impl Authority {
             role,
             true,
             user.to_owned(),
+            None,
         )
         .await
     }

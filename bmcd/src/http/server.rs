@@ -447,7 +447,26 @@ async fn dispatch<'a>(
     };
 
     if let Some(p) = &principal {
-        if !route.required.allows(p.privileges()) {
+        let held = match endpoint {
+            // A project member reaches the endpoints of its own systems only.
+            Some(ep) => {
+                if let Some(project) = &p.project {
+                    let owned = crate::tenancy::owned_systems(app, project).await.map_err(fail)?;
+                    if !owned.contains(&ep.system_id) {
+                        return Err(fail(RedfishError::unauthorized()));
+                    }
+                }
+                p.privileges_on_own_system()
+            }
+            None => match crate::tenancy::check_route(app, p, route.path, &path)
+                .await
+                .map_err(fail)?
+            {
+                crate::tenancy::Reach::OwnSystem => p.privileges_on_own_system(),
+                _ => p.privileges(),
+            },
+        };
+        if !route.required.allows(held) {
             return Err(fail(RedfishError::insufficient_privilege()));
         }
         if p.password_change_required && !allowed_before_password_change(&method, route.path, &params, p) {
@@ -507,6 +526,11 @@ async fn dispatch<'a>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let principal_for_expand = principal.clone();
+    let scoped_project = match endpoint {
+        None => crate::tenancy::project_of(principal.as_ref()).map(str::to_owned),
+        Some(_) => None,
+    };
+    let route_path = route.path;
     let is_read = method == Method::GET || method == Method::HEAD;
     // What a persona's decoration sees of the request.
     let context = Request {
@@ -535,7 +559,12 @@ async fn dispatch<'a>(
         endpoint: endpoint.cloned(),
         upload,
     };
-    let reply = (route.handler)(request).await.map_err(fail)?;
+    let mut reply = (route.handler)(request).await.map_err(fail)?;
+    if let (Some(project), Reply::Json { body, .. }) = (&scoped_project, &mut reply) {
+        crate::tenancy::filter_collection(app, project, route_path, body)
+            .await
+            .map_err(fail)?;
+    }
     let mut reply = paging
         .apply(&path, query_for_links.as_deref(), reply)
         .map_err(fail)?;
@@ -906,12 +935,21 @@ async fn read_resource(
     let Match::Found(route, params) = app.router.find(&Method::GET, normalize(path)) else {
         return Ok(None);
     };
+    let held = match &principal {
+        Some(p) => match crate::tenancy::check_route(app, p, route.path, normalize(path)).await {
+            Ok(crate::tenancy::Reach::OwnSystem) => Some(p.privileges_on_own_system()),
+            Ok(_) => Some(p.privileges()),
+            Err(_) => return Ok(None),
+        },
+        None => None,
+    };
     match &principal {
-        Some(p) if !route.required.allows(p.privileges()) => return Ok(None),
+        Some(_) if !held.is_some_and(|h| route.required.allows(h)) => return Ok(None),
         // Anonymous callers see only what is open to everybody.
         None if route.required != Required::Open => return Ok(None),
         _ => {}
     }
+    let principal_read = principal.clone();
     let request = Request {
         app: Arc::clone(app),
         method: Method::GET,
@@ -925,8 +963,14 @@ async fn read_resource(
         endpoint: None,
         upload: None,
     };
+    let project = crate::tenancy::project_of(principal_read.as_ref()).map(str::to_owned);
     match (route.handler)(request).await? {
-        Reply::Json { body, .. } => Ok(Some(body)),
+        Reply::Json { mut body, .. } => {
+            if let Some(project) = project {
+                crate::tenancy::filter_collection(app, &project, route.path, &mut body).await?;
+            }
+            Ok(Some(body))
+        }
         _ => Ok(None),
     }
 }

@@ -49,7 +49,39 @@ fn account_json(req: &Request, a: &AccountRecord) -> Value {
         "PasswordChangeRequired": a.password_change_required,
         "AccountTypes": ["Redfish"],
         "Links": { "Role": link(&format!("{ROLES}/{}", a.role_id)) },
+        "Oem": { "Redfin": {
+            "Project": a.project.as_ref().map(|p| link(&format!("{}/{p}", super::projects::PROJECTS))),
+        } },
     })
+}
+
+/// `Oem.Redfin.Project` of an account body: a project's id or URI, or null
+/// (`Some(None)`); the project must exist.
+async fn parse_project(req: &Request, body: &mut Fields) -> Result<Option<Option<String>>, RedfishError> {
+    let Some(mut oem) = body.object("Oem")? else {
+        return Ok(None);
+    };
+    let Some(mut redfin) = oem.object("Redfin")? else {
+        oem.finish()?;
+        return Ok(None);
+    };
+    let project = match redfin.take("Project") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(p)) => {
+            let id = p.rsplit('/').next().unwrap_or_default().to_owned();
+            if req.app.store.project(id.clone()).await?.is_none() {
+                return Err(RedfishError::property_value_not_in_list(&p, "Oem/Redfin/Project"));
+            }
+            Some(Some(id))
+        }
+        Some(other) => {
+            return Err(RedfishError::property_value_type(&other.to_string(), "Oem/Redfin/Project"))
+        }
+    };
+    redfin.finish()?;
+    oem.finish()?;
+    Ok(project)
 }
 
 async fn get_account_service(req: Request) -> Result<Reply, RedfishError> {
@@ -185,6 +217,7 @@ async fn post_account(req: Request) -> Result<Reply, RedfishError> {
         ));
     }
     check_account_types(&mut body)?;
+    let project = parse_project(&req, &mut body).await?.flatten();
     let user_name = body.required("UserName", user_name)?;
     let password = body.required("Password", password)?;
     let role = body.required("RoleId", role)?;
@@ -203,6 +236,7 @@ async fn post_account(req: Request) -> Result<Reply, RedfishError> {
             password,
             role,
             enabled,
+            project,
         })
         .await?;
     tracing::info!(user = %account.user_name, role = %account.role_id, "account created");
@@ -242,6 +276,7 @@ async fn patch_account(req: Request) -> Result<Reply, RedfishError> {
         enabled: body.bool("Enabled")?,
         locked: body.bool("Locked")?,
         password_change_required: body.bool("PasswordChangeRequired")?,
+        project: parse_project(&req, &mut body).await?,
     };
     check_account_types(&mut body)?;
     body.finish()?;
@@ -249,7 +284,8 @@ async fn patch_account(req: Request) -> Result<Reply, RedfishError> {
         || changes.role.is_some()
         || changes.enabled.is_some()
         || changes.locked.is_some()
-        || changes.password_change_required.is_some();
+        || changes.password_change_required.is_some()
+        || changes.project.is_some();
     if !manager && touches_more_than_password {
         // ConfigureSelf covers one's own password only.
         return Err(RedfishError::insufficient_privilege());

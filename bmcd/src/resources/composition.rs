@@ -148,6 +148,13 @@ async fn post_image(req: Request) -> Result<Reply, RedfishError> {
         .strip_prefix("/redfish/v1/Storage/")
         .ok_or_else(bad_volume)?;
     let (pool, name) = rest.split_once("/Volumes/").ok_or_else(bad_volume)?;
+    // A project registers its own volumes only.
+    if let Some(project) = crate::tenancy::project_of(req.principal.as_ref()) {
+        let owned = req.app.store.volume_projects().await?;
+        if !owned.iter().any(|(p, v, o)| p == pool && v == name && o == project) {
+            return Err(bad_volume());
+        }
+    }
     if pool.contains('/') || name.contains('/') || pool.is_empty() || name.is_empty() {
         return Err(bad_volume());
     }
@@ -167,6 +174,7 @@ async fn post_image(req: Request) -> Result<Reply, RedfishError> {
         os,
         description,
         created: now_unix(),
+        project: crate::tenancy::project_of(req.principal.as_ref()).map(str::to_owned),
     };
     req.app
         .store
@@ -182,6 +190,7 @@ async fn post_image(req: Request) -> Result<Reply, RedfishError> {
 
 async fn delete_image(req: Request) -> Result<Reply, RedfishError> {
     let i = image(&req, req.param(0)).await?;
+    crate::tenancy::may_change(req.principal.as_ref(), i.project.as_deref())?;
     req.app.store.delete_image(i.id.clone()).await?;
     tracing::info!(image = %i.id, "image removed from the catalog (its volume is kept)");
     Ok(Reply::NoContent)
@@ -281,6 +290,12 @@ async fn post_profile(req: Request) -> Result<Reply, RedfishError> {
     let cmdline = body.string("KernelCommandLine")?;
     body.finish()?;
     check_id(&id)?;
+    // Files of the host are the appliance administrator's to hand out.
+    if kernel.is_some() && crate::tenancy::project_of(req.principal.as_ref()).is_some() {
+        return Err(RedfishError::property_not_writable("Kernel").with_resolution(
+            "Direct kernel boot reads files of the host: only an account of no project makes such profiles.",
+        ));
+    }
     let c = &req.app.composition.config;
     if vcpus > u64::from(c.max_vcpus) {
         return Err(
@@ -322,6 +337,7 @@ async fn post_profile(req: Request) -> Result<Reply, RedfishError> {
         initrd,
         cmdline,
         created: now_unix(),
+        project: crate::tenancy::project_of(req.principal.as_ref()).map(str::to_owned),
     };
     req.app
         .store
@@ -334,6 +350,7 @@ async fn post_profile(req: Request) -> Result<Reply, RedfishError> {
 
 async fn delete_profile(req: Request) -> Result<Reply, RedfishError> {
     let p = profile(&req, req.param(0)).await?;
+    crate::tenancy::may_change(req.principal.as_ref(), p.project.as_deref())?;
     req.app.store.delete_profile(p.id.clone()).await?;
     Ok(Reply::NoContent)
 }

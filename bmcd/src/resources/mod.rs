@@ -14,6 +14,7 @@ pub mod json_schemas;
 pub mod log_services;
 pub mod managers;
 pub mod operations;
+pub mod projects;
 pub mod registries;
 pub mod service_root;
 pub mod session_service;

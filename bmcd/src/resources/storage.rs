@@ -218,6 +218,12 @@ async fn post_volume(req: Request) -> Result<Reply, RedfishError> {
             },
         )
         .await?;
+    if let Some(project) = crate::tenancy::project_of(req.principal.as_ref()) {
+        req.app
+            .store
+            .set_volume_project(p.id.clone(), v.id.clone(), Some(project.to_owned()))
+            .await?;
+    }
     tracing::info!(pool = %p.id, volume = %v.id, bytes, format = format.as_str(), "volume created");
     Ok(Reply::created(&volume_uri(&p.id, &v.id), volume_json(&v, &[])))
 }
@@ -267,8 +273,21 @@ async fn delete_volume(req: Request) -> Result<Reply, RedfishError> {
         )));
     }
     req.app.hypervisor.delete_volume(pool.clone(), v.id).await?;
+    req.app.store.set_volume_project(pool.clone(), name.clone(), None).await?;
     tracing::info!(%pool, volume = %name, "volume deleted");
     Ok(Reply::NoContent)
+}
+
+/// A project member attaches and detaches its volumes to its own systems only.
+async fn check_system_reach(req: &Request, system: &str, action: &'static str) -> Result<(), RedfishError> {
+    if let Some(project) = crate::tenancy::project_of(req.principal.as_ref()) {
+        if !crate::tenancy::owned_systems(&req.app, project).await?.contains(system) {
+            return Err(RedfishError::action_parameter_value_not_in_list(
+                system, "System", action,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `System` parameter: a system's URI (or its bare id).
@@ -288,6 +307,7 @@ async fn post_attach(req: Request) -> Result<Reply, RedfishError> {
     let mut body = Fields::parse(&req.body, Context::Action(ATTACH_ACTION))?;
     let system = system_param(&mut body, ATTACH_ACTION)?;
     body.finish()?;
+    check_system_reach(&req, &system, ATTACH_ACTION).await?;
     let v = req
         .app
         .hypervisor
@@ -314,6 +334,7 @@ async fn post_detach(req: Request) -> Result<Reply, RedfishError> {
     let mut body = Fields::parse(&req.body, Context::Action(DETACH_ACTION))?;
     let system = system_param(&mut body, DETACH_ACTION)?;
     body.finish()?;
+    check_system_reach(&req, &system, DETACH_ACTION).await?;
     let v = req
         .app
         .hypervisor

@@ -253,6 +253,7 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
     let image = redfin.string("Image")?;
     let bmc_address = redfin.string("BmcAddress")?;
     let host = redfin.string("Host")?;
+    let asked_project = redfin.string("Project")?;
     let host_labels = redfin.strings("HostLabels")?.unwrap_or_default();
     redfin.finish()?;
     oem.finish()?;
@@ -264,10 +265,29 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
             "A system name has letters, digits, '-', '_' and '.' only (at most 64, not starting with '-' or '.').",
         ));
     }
+    // A project member composes in its project; an account of no project
+    // may compose for a project by naming it.
+    let project = match (crate::tenancy::project_of(req.principal.as_ref()), asked_project) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Err(RedfishError::property_value_not_in_list(&asked, "Oem/Redfin/Project"))
+        }
+        (Some(own), _) => Some(own.to_owned()),
+        (None, Some(asked)) => {
+            let p = asked.rsplit('/').next().unwrap_or_default().to_owned();
+            if req.app.store.project(p.clone()).await?.is_none() {
+                return Err(RedfishError::property_value_not_in_list(&asked, "Oem/Redfin/Project"));
+            }
+            Some(p)
+        }
+        (None, None) => None,
+    };
+    let visible = |owner: Option<&str>| owner.is_none() || owner == project.as_deref();
     let profile_id = profile.rsplit('/').next().unwrap_or_default().to_owned();
     let profile = super::composition::profile(&req, &profile_id)
         .await
-        .map_err(|_| RedfishError::property_value_not_in_list(&profile, "Oem/Redfin/Profile"))?;
+        .ok()
+        .filter(|p| visible(p.project.as_deref()))
+        .ok_or_else(|| RedfishError::property_value_not_in_list(&profile, "Oem/Redfin/Profile"))?;
     let image = match image {
         None => None,
         Some(i) => {
@@ -275,7 +295,9 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
             Some(
                 super::composition::image(&req, &id)
                     .await
-                    .map_err(|_| RedfishError::property_value_not_in_list(&i, "Oem/Redfin/Image"))?,
+                    .ok()
+                    .filter(|im| visible(im.project.as_deref()))
+                    .ok_or_else(|| RedfishError::property_value_not_in_list(&i, "Oem/Redfin/Image"))?,
             )
         }
     };
@@ -295,6 +317,7 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
             bmc_address,
             host,
             host_labels,
+            project,
         },
     )
     .await?;

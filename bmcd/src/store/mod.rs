@@ -4,7 +4,7 @@
 mod composition;
 mod migrations;
 mod personas;
-pub use composition::{ComposedRecord, ImageRecord, ProfileRecord};
+pub use composition::{ComposedRecord, ImageRecord, ProfileRecord, ProjectRecord};
 pub use personas::{AttributeRecord, EndpointCertificateRecord, EndpointRecord, JobRecord};
 
 use std::path::Path;
