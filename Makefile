@@ -22,8 +22,11 @@ build: deps
 	$(CARGO) build --locked -p bmcd -p console-proxy
 
 # The release build for size (docs/performance.md): panic=abort needs no unwind
-# tables, so neither the Rust code nor the C code (SQLite) gets them.
-RELEASE_RUSTFLAGS ?= -C force-unwind-tables=no
+# tables, so neither the Rust code nor the C code (SQLite) gets them, and the
+# linker (rust-lld) drops the ones rustc emits anyway (scripts/no-eh-frame.ld).
+# Relative relocations are packed (DT_RELR, glibc 2.36 or later).
+RELEASE_RUSTFLAGS ?= -C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr \
+	-C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld -C link-arg=-Wl,-z,pack-relative-relocs
 RELEASE_CFLAGS ?= -fno-asynchronous-unwind-tables -fno-unwind-tables
 
 release: deps

@@ -1,8 +1,9 @@
 //! `RedfishError`: the one place that chooses an HTTP status and a Base message
 //! for every failure, and renders the Redfish error body.
 
+use crate::json;
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::model::{HypervisorError, PowerState};
 use crate::registries::{base, message_id, render, MessageDef};

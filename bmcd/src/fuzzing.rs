@@ -2,7 +2,8 @@
 //! outside input that are private to their modules, each called as the request path calls it.
 //! Not an API: nothing else uses this module.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use crate::error::RedfishError;
 use crate::http::server::{self, Expand, Paging};

@@ -21,6 +21,8 @@ pub mod firmware;
 pub mod fuzzing;
 pub mod host;
 pub mod http;
+#[doc(hidden)]
+pub mod json_build;
 pub mod libvirt;
 pub mod logs;
 pub mod manager_reset;

@@ -160,7 +160,7 @@ mod tests {
             assert_eq!(ManagerResetType::parse(t.as_str()), Some(t));
         }
         assert_eq!(ManagerResetType::parse("On"), None);
-        let action = |s: &str| serde_json::from_value::<BmcResetAction>(serde_json::json!(s)).ok();
+        let action = |s: &str| serde_json::from_value::<BmcResetAction>(crate::json!(s)).ok();
         assert_eq!(action("reboot"), Some(BmcResetAction::Reboot));
         assert_eq!(action("halt"), None);
     }

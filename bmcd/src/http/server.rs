@@ -757,7 +757,7 @@ impl Paging {
                     link.push_str(pair);
                 }
             }
-            body["Members@odata.nextLink"] = serde_json::json!(link);
+            body["Members@odata.nextLink"] = crate::json!(link);
         }
         Ok(Reply::Json {
             status,
@@ -1400,12 +1400,12 @@ mod tests {
 
     #[test]
     fn link_header_names_the_schema_family() {
-        let body = serde_json::json!({"@odata.type": "#ComputerSystem.v1_27_0.ComputerSystem"});
+        let body = crate::json!({"@odata.type": "#ComputerSystem.v1_27_0.ComputerSystem"});
         assert_eq!(
             described_by(&body).as_deref(),
             Some("</redfish/v1/JsonSchemas/ComputerSystem>; rel=describedby")
         );
-        let body = serde_json::json!({"@odata.type": "#ComputerSystemCollection.ComputerSystemCollection"});
+        let body = crate::json!({"@odata.type": "#ComputerSystemCollection.ComputerSystemCollection"});
         assert_eq!(
             described_by(&body).as_deref(),
             Some("</redfish/v1/JsonSchemas/ComputerSystemCollection>; rel=describedby")

@@ -6,8 +6,9 @@
 //! ids, ImportSystemConfiguration for boot settings), BIOS changes applied
 //! through a job at the next reset, and iDRAC message ids in errors.
 
+use crate::json;
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{call, endpoint_of, json_body, power_state, read, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};

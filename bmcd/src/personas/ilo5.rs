@@ -4,8 +4,9 @@
 //! and iLO's error envelope. What proliantutils, ilorest, sushy and Ansible
 //! read and call (docs/personas.md lists it).
 
+use crate::json;
 use hyper::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{call, endpoint_of, finish_task, power_state, read, reset, vendor_error, Endpoint, ResetRequest};
 use crate::body::{Context, Fields};

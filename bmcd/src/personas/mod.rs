@@ -473,7 +473,7 @@ pub fn vendor_error(
 ) -> RedfishError {
     RedfishError::new(
         status,
-        crate::error::Message::stored(serde_json::json!({
+        crate::error::Message::stored(crate::json!({
             "MessageId": id,
             "Message": message,
             "MessageArgs": args,
@@ -544,7 +544,7 @@ pub async fn reset(req: &Request, system_uri: &str, reset_type: &str) -> Result<
         req,
         Method::POST,
         &format!("{system_uri}/Actions/ComputerSystem.Reset"),
-        Some(serde_json::json!({ "ResetType": reset_type })),
+        Some(crate::json!({ "ResetType": reset_type })),
     )
     .await
     .map(|_| ())

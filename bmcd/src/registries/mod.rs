@@ -15,7 +15,8 @@ pub mod base;
 pub mod resource_event;
 pub mod task_event;
 
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 
 pub use base::MessageDef;
 

@@ -1,6 +1,7 @@
 //! `AccountService`, its `Accounts` and `Roles`.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::auth::{AccountChanges, NewAccount, Principal, MAX_USER_NAME_LENGTH};

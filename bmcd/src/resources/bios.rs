@@ -3,7 +3,8 @@
 //! the system cold); `Bios` shows what the system runs with, `Bios/Settings`
 //! what the next start will use.
 
-use serde_json::{json, Map, Value};
+use crate::json;
+use serde_json::{Map, Value};
 
 use super::link;
 use crate::body::{Context, Fields};

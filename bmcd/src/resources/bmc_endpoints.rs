@@ -4,7 +4,8 @@
 //! optionally, its own account; it is kept in the state database and started
 //! again with bmcd.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use crate::body::{Context, Fields};
 use crate::error::{Message, RedfishError};

@@ -6,7 +6,8 @@
 //! [`PowerModel`]), so that tools reading a server's power and temperatures
 //! get values that follow what the VM does. docs/redfish-support.md says so.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

@@ -3,7 +3,8 @@
 //! made of). Systems themselves are composed with `POST /redfish/v1/Systems`
 //! and deleted with `DELETE /redfish/v1/Systems/{id}` (systems.rs).
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::link;
 use crate::body::{Context, Fields};

@@ -3,9 +3,10 @@
 //! (`#Redfin.ConsoleToken`). The token opens a WebSocket on console-proxy; see
 //! `crate::consoles` and docs/consoles.md.
 
+use crate::json;
 use hyper::header::HeaderValue;
 use redfin_console_protocol::ConsoleKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::body::{Context, Fields};
 use crate::consoles::has_console;

@@ -1,8 +1,9 @@
 //! `EventService`: subscriptions (webhooks), the server-sent event stream and
 //! test events.
 
+use crate::json;
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

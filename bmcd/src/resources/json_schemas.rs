@@ -1,6 +1,6 @@
 //! `/redfish/v1/JsonSchemas`: where the schema of each resource is published.
 
-use serde_json::json;
+use crate::json;
 
 use super::collection;
 use crate::error::RedfishError;

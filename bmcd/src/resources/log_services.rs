@@ -1,6 +1,7 @@
 //! `LogServices` of the BMC (event log, audit log) and of each system.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

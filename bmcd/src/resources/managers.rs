@@ -1,6 +1,7 @@
 //! `Managers`: the BMC itself, its network interfaces and protocols.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

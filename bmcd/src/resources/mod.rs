@@ -26,7 +26,8 @@ pub mod virtual_media;
 #[cfg(feature = "webui")]
 pub mod webui;
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use crate::schemas::Schema;
 

@@ -1,7 +1,7 @@
 //! `/redfish/v1/Registries`: the message registries bmcd's messages and events
 //! come from, and the BIOS attribute registry.
 
-use serde_json::json;
+use crate::json;
 
 use super::collection;
 use crate::error::RedfishError;

@@ -1,7 +1,7 @@
 //! `/redfish`, the service root, the OData service document and `$metadata`.
 
+use crate::json;
 use bytes::Bytes;
-use serde_json::json;
 
 use super::link;
 use crate::error::RedfishError;

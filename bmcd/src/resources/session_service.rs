@@ -1,7 +1,8 @@
 //! `SessionService` and its `Sessions`: token logins and logouts.
 
+use crate::json;
 use hyper::header::HeaderValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::auth::{Principal, SESSION_TIMEOUT_RANGE};

@@ -5,7 +5,8 @@
 //! the OEM actions `Redfin.Attach` / `Redfin.Detach`; an attached volume is
 //! also a `Drive` of the system.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

@@ -1,7 +1,8 @@
 //! `Systems`: every libvirt domain is a `ComputerSystem`, with its NICs,
 //! processors, memory, storage and the `Reset` action.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::body::{Context, Fields};

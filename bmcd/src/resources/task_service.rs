@@ -1,7 +1,8 @@
 //! `TaskService`, its `Tasks` and the task monitors clients poll.
 
+use crate::json;
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::error::{Message, RedfishError};

@@ -1,7 +1,8 @@
 //! `VirtualMedia` of a system, under its manager (where Ironic and vendor tools
 //! look) and under the system itself (where newer clients look).
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, status_ok};
 use crate::body::{Context, Fields};
