@@ -311,3 +311,121 @@ async fn a_guest_composed_from_a_profile_boots_and_is_deleted() {
     .await
     .expect("e2e composition finished in time");
 }
+
+/// Two hosts: the in-process test driver (`local`) and a private libvirtd
+/// (`rack2`, labelled `tcg`). A system composed with that label is placed on
+/// rack2 and boots there; when rack2's libvirtd stops, the host is reported
+/// down (and its system stays listed, answering 503 that names the host);
+/// once the daemon is back, the host and its system are served again.
+#[tokio::test]
+async fn a_guest_placed_on_a_second_host_boots_and_its_host_going_down_is_reported() {
+    tokio::time::timeout(Duration::from_secs(420), async {
+        run(Command::new(repo().join("tests/e2e/build-guest.sh")).arg(cache())).await;
+        let work = TempDir::new("e2e-hosts");
+        let daemon_dir = work.path().join("libvirtd");
+        let lv = Libvirtd::start(&daemon_dir).await;
+        let pool_dir = work.path().join("pool");
+        let pool_path = pool_dir.to_str().expect("utf8").to_owned();
+        lv.virsh(&["pool-define-as", "lab", "dir", "--target", &pool_path]).await;
+        lv.virsh(&["pool-build", "lab"]).await;
+        lv.virsh(&["pool-start", "lab"]).await;
+        lv.virsh(&["pool-autostart", "lab"]).await;
+        let (local, _) = redfin_tests::test_node(work.path(), 1);
+        let mut config = TestBmc::config(&work.path().join("state"), &local);
+        config.hosts = vec![bmcd::config::HostConfig {
+            name: "rack2".into(),
+            libvirt_uri: lv.uri.clone(),
+            labels: vec!["tcg".into()],
+        }];
+        config.composition.pool = "lab".into();
+        config.composition.console_log_dir = Some(work.path().to_owned());
+        let bmc = TestBmc::start_with(config).await;
+        let admin = bmc.admin();
+        let source = "/redfish/v1/AggregationService/AggregationSources/rack2";
+        assert_eq!(admin.get(source).await.json["Status"]["State"], "Enabled");
+
+        let kernel = cache().join("vmlinuz");
+        let initrd = cache().join("initrd.img");
+        ok(
+            admin
+                .post(
+                    "/redfish/v1/Oem/Redfin/Profiles",
+                    json!({
+                        "Id": "tcg-small", "ProcessorCount": 1, "MemoryMiB": 384,
+                        "DiskCapacityBytes": 16 << 20, "Firmware": "Legacy",
+                        "Kernel": kernel.to_str().expect("utf8"),
+                        "Initrd": initrd.to_str().expect("utf8"),
+                        "KernelCommandLine": "console=ttyS0,115200 quiet panic=1",
+                    }),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let created = ok(
+            admin
+                .post(
+                    "/redfish/v1/Systems",
+                    json!({"Name": "placed-1", "Oem": {"Redfin": {"Profile": "tcg-small", "HostLabels": ["tcg"]}}}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let system = created["@odata.id"].as_str().expect("uri").to_owned();
+        let on_rack2 = admin.get(source).await.json;
+        assert!(on_rack2.to_string().contains(&system), "{on_rack2}");
+        assert!(pool_dir.join("placed-1-disk0.qcow2").exists(), "its disk is in rack2's pool");
+        wait_for("the placed system to run", Duration::from_secs(60), async || {
+            admin.get(&system).await.json["PowerState"] == "On"
+        })
+        .await;
+        assert_eq!(lv.virsh(&["domstate", "placed-1"]).await.trim(), "running");
+        let serial = work.path().join("placed-1.log");
+        wait_for("the placed guest to boot", Duration::from_secs(120), async || {
+            serial_text(&serial).contains("REDFIN-GUEST-BOOTED source=initrd")
+        })
+        .await;
+
+        // rack2's libvirtd stops: reported down within a few watch rounds.
+        drop(lv);
+        wait_for("rack2 to be reported down", Duration::from_secs(40), async || {
+            admin.get(source).await.json["Status"]["State"] == "UnavailableOffline"
+        })
+        .await;
+        let src = admin.get(source).await.json;
+        assert_eq!(src["Status"]["Health"], "Critical");
+        assert!(src["Oem"]["Redfin"]["UnreachableReason"].is_string(), "{src}");
+        let listed: Vec<String> = admin.get("/redfish/v1/Systems").await.json["Members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["@odata.id"].as_str().expect("id").to_owned())
+            .collect();
+        assert!(listed.contains(&system), "still listed: {listed:?}");
+        let r = admin.get(&system).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json);
+        assert!(r.json.to_string().contains("rack2"), "{:?}", r.json);
+        // The local host is served meanwhile.
+        assert_eq!(admin.get("/redfish/v1/AggregationService/AggregationSources/local").await.json["Status"]["State"], "Enabled");
+
+        // The daemon is back (same directory, same definitions): so is the host.
+        let lv = Libvirtd::start(&daemon_dir).await;
+        wait_for("rack2 to be back", Duration::from_secs(40), async || {
+            admin.get(source).await.json["Status"]["State"] == "Enabled"
+        })
+        .await;
+        wait_for("the system to be served again", Duration::from_secs(30), async || {
+            admin.get(&system).await.status == StatusCode::OK
+        })
+        .await;
+        reset(&admin, &system, "On").await;
+        assert_eq!(lv.virsh(&["domstate", "placed-1"]).await.trim(), "running");
+        reset(&admin, &system, "ForceOff").await;
+        ok(admin.delete(&system).await, StatusCode::NO_CONTENT).await;
+        assert!(!pool_dir.join("placed-1-disk0.qcow2").exists(), "its disk went with it");
+        bmc.stop().await;
+    })
+    .await
+    .expect("took too long");
+}

@@ -579,7 +579,10 @@ pub async fn decompose(app: &Arc<App>, id: &str) -> Result<(), RedfishError> {
                 .await
             {
                 Ok(()) | Err(HypervisorError::NotFound(..)) => {
-                    let _ = app.store.set_volume_project(pool.to_owned(), name.to_owned(), None).await;
+                    let _ = app
+                        .store
+                        .set_volume_project(pool.to_owned(), name.to_owned(), None)
+                        .await;
                 }
                 Err(e) => {
                     tracing::warn!(system_id = %id, volume = %v, error = %e, "volume of a deleted system left behind")
@@ -610,6 +613,7 @@ mod tests {
             disk_bytes,
             volumes: Vec::new(),
             created: 0,
+            project: None,
         }
     }
 

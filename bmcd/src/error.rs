@@ -413,7 +413,11 @@ impl From<HypervisorError> for RedfishError {
                 Message::new(&base::ACTION_NOT_SUPPORTED, &[&what])
                     .resolution("The hypervisor behind this BMC cannot perform this operation."),
             ),
-            HypervisorError::Unavailable(_) => RedfishError::unavailable(5),
+            // Why (libvirtd unreachable, which host is down) helps the
+            // operator more than the retry alone.
+            HypervisorError::Unavailable(why) => RedfishError::unavailable(5).with_resolution(format!(
+                "The hypervisor is unavailable: {why}. Wait for the indicated retry duration and retry the operation."
+            )),
             HypervisorError::Failed(what) => RedfishError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Message::new(&base::OPERATION_FAILED, &[])

@@ -231,7 +231,7 @@ pub async fn filter_collection(
         _ => return Ok(()),
     };
     if let Some(members) = body.get_mut("Members").and_then(Value::as_array_mut) {
-        members.retain(|m| m["@odata.id"].as_str().is_some_and(|u| keep(u)));
+        members.retain(|m| m["@odata.id"].as_str().is_some_and(&keep));
         let n = members.len();
         body["Members@odata.count"] = Value::from(n);
     }
@@ -247,7 +247,10 @@ mod tests {
         assert_eq!(system_of_uri("/redfish/v1/Systems/abc"), Some("abc"));
         assert_eq!(system_of_uri("/redfish/v1/Systems/abc/Bios"), Some("abc"));
         assert_eq!(system_of_uri("/redfish/v1/Chassis/abc/Power"), Some("abc"));
-        assert_eq!(system_of_uri("/redfish/v1/Managers/abc/VirtualMedia/Cd"), Some("abc"));
+        assert_eq!(
+            system_of_uri("/redfish/v1/Managers/abc/VirtualMedia/Cd"),
+            Some("abc")
+        );
         assert_eq!(system_of_uri("/redfish/v1/Managers/BMC"), None);
         assert_eq!(system_of_uri("/redfish/v1/Systems"), None);
         assert_eq!(system_of_uri("/redfish/v1/Systems/"), None);

@@ -632,8 +632,15 @@ impl Authority {
         }
         self.check_password(&new.password)?;
         let taken = new.user_name.clone();
-        self.insert_account(new.user_name, new.password, new.role, new.enabled, taken, new.project)
-            .await
+        self.insert_account(
+            new.user_name,
+            new.password,
+            new.role,
+            new.enabled,
+            taken,
+            new.project,
+        )
+        .await
     }
 
     /// Stores a new account under `user_name` (checked before); `shown` is

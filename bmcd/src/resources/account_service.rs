@@ -77,7 +77,10 @@ async fn parse_project(req: &Request, body: &mut Fields) -> Result<Option<Option
             Some(Some(id))
         }
         Some(other) => {
-            return Err(RedfishError::property_value_type(&other.to_string(), "Oem/Redfin/Project"))
+            return Err(RedfishError::property_value_type(
+                &other.to_string(),
+                "Oem/Redfin/Project",
+            ))
         }
     };
     redfin.finish()?;

@@ -5,7 +5,8 @@
 //! systems take of its processors and memory. Hosts are configured, not added
 //! through Redfish: the collection takes no POST.
 
-use serde_json::{json, Value};
+use crate::json;
+use serde_json::Value;
 
 use super::{collection, link, status_ok};
 use crate::error::RedfishError;

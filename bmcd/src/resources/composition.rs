@@ -152,7 +152,10 @@ async fn post_image(req: Request) -> Result<Reply, RedfishError> {
     // A project registers its own volumes only.
     if let Some(project) = crate::tenancy::project_of(req.principal.as_ref()) {
         let owned = req.app.store.volume_projects().await?;
-        if !owned.iter().any(|(p, v, o)| p == pool && v == name && o == project) {
+        if !owned
+            .iter()
+            .any(|(p, v, o)| p == pool && v == name && o == project)
+        {
             return Err(bad_volume());
         }
     }

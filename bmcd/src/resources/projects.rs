@@ -3,8 +3,9 @@
 //! Accounts join a project through `Oem.Redfin.Project` on the account
 //! (AccountService); what a project's member reaches is [`crate::tenancy`]'s.
 
+use crate::json;
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::link;
 use crate::body::{Context, Fields};
@@ -157,7 +158,9 @@ async fn post_project(req: Request) -> Result<Reply, RedfishError> {
     body.finish()?;
     let valid = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
         return Err(RedfishError::property_value_incorrect(
             "Id",

@@ -274,7 +274,10 @@ async fn delete_volume(req: Request) -> Result<Reply, RedfishError> {
         )));
     }
     req.app.hypervisor.delete_volume(pool.clone(), v.id).await?;
-    req.app.store.set_volume_project(pool.clone(), name.clone(), None).await?;
+    req.app
+        .store
+        .set_volume_project(pool.clone(), name.clone(), None)
+        .await?;
     tracing::info!(%pool, volume = %name, "volume deleted");
     Ok(Reply::NoContent)
 }
@@ -282,7 +285,10 @@ async fn delete_volume(req: Request) -> Result<Reply, RedfishError> {
 /// A project member attaches and detaches its volumes to its own systems only.
 async fn check_system_reach(req: &Request, system: &str, action: &'static str) -> Result<(), RedfishError> {
     if let Some(project) = crate::tenancy::project_of(req.principal.as_ref()) {
-        if !crate::tenancy::owned_systems(&req.app, project).await?.contains(system) {
+        if !crate::tenancy::owned_systems(&req.app, project)
+            .await?
+            .contains(system)
+        {
             return Err(RedfishError::action_parameter_value_not_in_list(
                 system, "System", action,
             ));

@@ -270,13 +270,19 @@ async fn post_system(mut req: Request) -> Result<Reply, RedfishError> {
     // may compose for a project by naming it.
     let project = match (crate::tenancy::project_of(req.principal.as_ref()), asked_project) {
         (Some(own), Some(asked)) if asked != own => {
-            return Err(RedfishError::property_value_not_in_list(&asked, "Oem/Redfin/Project"))
+            return Err(RedfishError::property_value_not_in_list(
+                &asked,
+                "Oem/Redfin/Project",
+            ))
         }
         (Some(own), _) => Some(own.to_owned()),
         (None, Some(asked)) => {
             let p = asked.rsplit('/').next().unwrap_or_default().to_owned();
             if req.app.store.project(p.clone()).await?.is_none() {
-                return Err(RedfishError::property_value_not_in_list(&asked, "Oem/Redfin/Project"));
+                return Err(RedfishError::property_value_not_in_list(
+                    &asked,
+                    "Oem/Redfin/Project",
+                ));
             }
             Some(p)
         }

@@ -89,8 +89,9 @@ const COMPOSED_COLUMNS: &str =
 impl Store {
     pub async fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         self.call(|c| {
-            let mut st =
-                c.prepare("SELECT id, pool, volume, os, description, created, project FROM images ORDER BY id")?;
+            let mut st = c.prepare(
+                "SELECT id, pool, volume, os, description, created, project FROM images ORDER BY id",
+            )?;
             let rows = st.query_map([], |r| {
                 Ok(ImageRecord {
                     id: r.get(0)?,
@@ -253,7 +254,8 @@ fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
     })
 }
 
-const PROJECT_COLUMNS: &str = "id, description, max_systems, max_vcpus, max_memory_mib, max_disk_gib, created";
+const PROJECT_COLUMNS: &str =
+    "id, description, max_systems, max_vcpus, max_memory_mib, max_disk_gib, created";
 
 impl Store {
     pub async fn projects(&self) -> Result<Vec<ProjectRecord>, StoreError> {

@@ -1233,6 +1233,7 @@ mod tests {
             last_failure: 0,
             locked_until: 0,
             password_change_required: false,
+            project: None,
         }
     }
 
