@@ -269,19 +269,24 @@ async fn new_systems_are_placed_by_labels_and_policy() {
 
     // Binpack: the host with the least free memory that still fits. (The
     // test driver reads its node files afresh: the systems composed above are
-    // gone, so small has 2 GiB free, local 3 GiB, big 15.5 GiB.)
+    // gone.) With 150 % overcommit, small hands out 3 GiB, local 6 - 1 GiB,
+    // big 24 - 0.5 GiB.
     let mut config = config;
     config.composition.placement = bmcd::config::Placement::Binpack;
+    config.composition.memory_overcommit_percent = 150;
     let bmc = TestBmc::start_with(config).await;
     let admin = bmc.admin();
-    let p1 = compose(&admin, "pack-1", json!({"Profile": "p1"})).await;
-    let p2 = compose(&admin, "pack-2", json!({"Profile": "p1"})).await;
+    let mut packed = Vec::new();
+    for n in 1..=3 {
+        packed.push(compose(&admin, &format!("pack-{n}"), json!({"Profile": "p1"})).await);
+    }
     let on_small = systems_of(&admin, "small").await;
-    assert!(on_small.contains(&p1) && on_small.contains(&p2), "{on_small:?}");
+    assert!(packed.iter().all(|p| on_small.contains(p)), "{on_small:?}");
     // small is full now: the next goes to local, the fullest that fits.
-    let p3 = compose(&admin, "pack-3", json!({"Profile": "p1"})).await;
-    assert!(systems_of(&admin, "local").await.contains(&p3));
+    let p4 = compose(&admin, "pack-4", json!({"Profile": "p1"})).await;
+    assert!(systems_of(&admin, "local").await.contains(&p4));
     let small = admin.get(&format!("{SOURCES}/small")).await.json;
+    assert_eq!(small["Oem"]["Redfin"]["Capacity"]["AllocatedMemoryMiB"], 3 << 10);
     assert_eq!(small["Oem"]["Redfin"]["Capacity"]["FreeMemoryMiB"], 0);
     bmc.stop().await;
 }
@@ -379,4 +384,9 @@ fn host_names_are_checked() {
     );
     assert_eq!(c.composition.placement, bmcd::config::Placement::Binpack);
     assert!(c.apply_toml("[[host]]\nname = \"r\"\nuri = \"x\"\n").is_err());
+    c.apply_toml("[composition]\nmemory-overcommit-percent = 150\n")
+        .expect("parses");
+    assert_eq!(c.composition.memory_overcommit_percent, 150);
+    c.composition.memory_overcommit_percent = 0;
+    assert!(c.validate().is_err());
 }

@@ -424,6 +424,7 @@ async fn place(app: &Arc<App>, req: &ComposeRequest, pool: &str) -> Result<Strin
         memory_mib: req.profile.memory_mib,
         labels: req.host_labels.clone(),
         host: req.host.clone().or(image_host),
+        overcommit_percent: app.composition.config.memory_overcommit_percent,
     };
     app.hosts
         .place(&wanted, app.composition.config.placement)

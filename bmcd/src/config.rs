@@ -100,6 +100,8 @@ pub struct CompositionConfig {
     pub console_log_dir: Option<PathBuf>,
     /// How a new system's host is chosen among those that fit it.
     pub placement: Placement,
+    /// Memory a host may hand out, in percent of its own (100: none overcommitted).
+    pub memory_overcommit_percent: u32,
 }
 
 /// How composition picks a host for a new system (`[composition] placement`).
@@ -139,6 +141,7 @@ impl Default for CompositionConfig {
             pool: "default".to_owned(),
             console_log_dir: None,
             placement: Placement::Spread,
+            memory_overcommit_percent: 100,
         }
     }
 }
@@ -153,6 +156,7 @@ struct FileComposition {
     pool: Option<String>,
     console_log_dir: Option<PathBuf>,
     placement: Option<Placement>,
+    memory_overcommit_percent: Option<u32>,
 }
 
 /// Who may read `/metrics`.
@@ -693,6 +697,9 @@ impl Config {
             if let Some(v) = c.placement {
                 d.placement = v;
             }
+            if let Some(v) = c.memory_overcommit_percent {
+                d.memory_overcommit_percent = v;
+            }
         }
     }
 
@@ -828,6 +835,11 @@ impl Config {
         if self.rate_limit_max_clients == 0 {
             return Err(ConfigError::Invalid(
                 "rate-limit-max-clients must be at least 1".into(),
+            ));
+        }
+        if self.composition.memory_overcommit_percent == 0 {
+            return Err(ConfigError::Invalid(
+                "composition memory-overcommit-percent must be at least 1".into(),
             ));
         }
         let mut names = vec![LOCAL_HOST];
@@ -1098,6 +1110,7 @@ mod tests {
                 pool: "lab".into(),
                 console_log_dir: Some(PathBuf::from("/var/log/consoles")),
                 placement: Placement::Spread,
+                memory_overcommit_percent: 100,
             }
         );
         std::fs::write(&file, "[composition]\nmax-cpus = 3\n").expect("write");

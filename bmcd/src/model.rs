@@ -426,7 +426,8 @@ pub struct DirectBoot {
 pub struct HostCapacity {
     pub cpus: u32,
     pub memory_mib: u64,
-    /// Summed over every system defined on the host, running or not.
+    /// Summed over every system defined on the host, running or not (their
+    /// current memory).
     pub allocated_vcpus: u64,
     pub allocated_memory_mib: u64,
     pub systems: u32,

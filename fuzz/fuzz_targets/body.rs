@@ -14,6 +14,8 @@ enum Kind {
     Str,
     Bool,
     Int,
+    /// An array of strings.
+    Strs,
     /// A string from a list.
     OneOf(&'static [&'static str]),
     Object,
@@ -52,6 +54,8 @@ const BODIES: &[(Context, &[(&str, Kind)])] = &[
     (Context::Action("OemManager.ImportSystemConfiguration"), &[("ImportBuffer", Str), ("ShareParameters", Any), ("ShutdownType", Any), ("HostPowerState", Any), ("TimeToWait", Any)]),
     (Context::Resource, &[("TargetSettingsURI", Str), ("StartTime", Str)]),
     (Context::Action("HpeiLOVirtualMedia.InsertVirtualMedia"), &[("Image", Str), ("WriteProtected", Bool)]),
+    (Context::Resource, &[("Id", Str), ("Description", Str), ("Quotas", Object)]),
+    (Context::Resource, &[("Profile", Str), ("Image", Str), ("BmcAddress", Str), ("Host", Str), ("Project", Str), ("HostLabels", Strs)]),
 ];
 
 fn is_base_400(e: &RedfishError) -> bool {
@@ -69,6 +73,7 @@ fn parse(context: Context, props: &[(&str, Kind)], bytes: &[u8]) -> Result<(), R
             Str => drop(body.string(name)?),
             Bool => drop(body.bool(name)?),
             Int => drop(body.integer(name)?),
+            Strs => drop(body.strings(name)?),
             OneOf(list) => drop(body.enumerated(name, |s| list.contains(&s).then_some(()))?),
             Object => {
                 if let Some(inner) = body.object(name)? {

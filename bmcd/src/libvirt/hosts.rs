@@ -60,6 +60,8 @@ pub struct PlacementRequest {
     pub labels: Vec<String>,
     /// Only this host (named by the client, or holding the image).
     pub host: Option<String>,
+    /// Memory a host may hand out, in percent of its own.
+    pub overcommit_percent: u32,
 }
 
 /// Why no host can take a new system.
@@ -380,15 +382,16 @@ impl HostPool {
                     continue;
                 }
             };
-            if c.free_memory_mib() < req.memory_mib {
+            let free = (c.memory_mib * u64::from(req.overcommit_percent) / 100)
+                .saturating_sub(c.allocated_memory_mib);
+            if free < req.memory_mib {
                 refused.push(format!(
-                    "host '{name}' has {} MiB of memory free, {} MiB needed",
-                    c.free_memory_mib(),
+                    "host '{name}' has {free} MiB of memory free, {} MiB needed",
                     req.memory_mib
                 ));
                 continue;
             }
-            fits.push((c.free_memory_mib(), c.systems, i));
+            fits.push((free, c.systems, i));
         }
         let best = match policy {
             // Most free memory; then fewer systems; then configuration order.

@@ -208,7 +208,8 @@ impl LibvirtHypervisor {
                 // A domain undefined while it is read no longer takes anything.
                 if let Ok(info) = dom.info() {
                     c.allocated_vcpus += u64::from(info.nr_virt_cpu);
-                    c.allocated_memory_mib += info.max_mem / 1024;
+                    // What it holds now (its balloon), not what it may grow to.
+                    c.allocated_memory_mib += info.memory / 1024;
                     c.systems += 1;
                 }
             }
