@@ -296,6 +296,33 @@ fn bmcctl_drives_the_common_tasks() {
     ctl_ok(&url, &["accounts", "delete", "operator1"]);
     assert!(!ctl_ok(&url, &["accounts", "list"]).contains("operator1"));
 
+    // Hosts and projects.
+    let out = ctl_ok(&url, &["hosts"]);
+    assert!(out.contains("local") && out.contains("Enabled"), "{out}");
+    ctl_ok(&url, &["projects", "add", "lab", "--max-systems", "3"]);
+    let out = ctl_ok(&url, &["projects", "list"]);
+    assert!(out.contains("lab") && out.contains("0/3"), "{out}");
+    ctl_ok(
+        &url,
+        &[
+            "accounts",
+            "add",
+            "lab-op",
+            "lab-pass-1",
+            "Operator",
+            "--project",
+            "lab",
+        ],
+    );
+    let project = ctl_json(&url, &["get", "/redfish/v1/Oem/Redfin/Projects/lab"]);
+    assert_eq!(project["Links"]["Accounts@odata.count"], 1);
+    let (ok, _, err) = ctl(&url, &["projects", "delete", "lab"]);
+    assert!(!ok && err.contains("HTTP 409"), "{err}");
+    ctl_ok(&url, &["accounts", "delete", "lab-op"]);
+    ctl_ok(&url, &["projects", "delete", "lab"]);
+    let (ok, _, err) = ctl(&url, &["projects", "add", "x", "--max-vcpus", "many"]);
+    assert!(!ok && err.contains("number"), "{err}");
+
     let address = format!("127.0.0.1:{}", free_port());
     ctl_ok(&url, &["endpoints", "add", "vm1", "ops-vm", "idrac9", &address]);
     let out = ctl_ok(&url, &["endpoints", "list"]);

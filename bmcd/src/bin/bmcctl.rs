@@ -1,6 +1,6 @@
 //! `bmcctl`: the common admin tasks against a bmcd (or any Redfish service)
 //! over HTTPS: systems and power, boot override, virtual media, accounts,
-//! per-VM BMC endpoints, and raw GET/POST/PATCH/DELETE.
+//! per-VM BMC endpoints, libvirt hosts, projects, and raw GET/POST/PATCH/DELETE.
 //!
 //! A separate binary so that bmcd stays within its size budget. Blocking I/O
 //! (one request at a time, `Connection: close`) with rustls; no async runtime.
@@ -38,11 +38,16 @@ commands:
   media insert SYSTEM URL [--slot SLOT]
   media eject SYSTEM [--slot SLOT]
   accounts list
-  accounts add USER PASSWORD [ROLE]         ROLE: Administrator, Operator or ReadOnly (default)
+  accounts add USER PASSWORD [ROLE] [--project PROJECT]
+                                            ROLE: Administrator, Operator or ReadOnly (default)
   accounts delete USER
   endpoints list
   endpoints add ID SYSTEM PERSONA ADDRESS [--user USER --password PW]
   endpoints delete ID
+  hosts                                     libvirt hosts: state, systems, free memory, labels
+  projects list
+  projects add ID [--max-systems N] [--max-vcpus N] [--max-memory-mib N] [--max-disk-gib N]
+  projects delete ID
   get PATH | delete PATH | post PATH JSON | patch PATH JSON
 
 SYSTEM is a system's Id (its UUID) or its name.";
@@ -512,6 +517,7 @@ fn run(opts: &Options, mut args: Vec<String>) -> Outcome<()> {
         }
         "accounts" => {
             const ACCOUNTS: &str = "/redfish/v1/AccountService/Accounts";
+            let project = take_option(&mut args, "--project")?;
             match arg(&args, 1, "accounts list|add|delete")? {
                 "list" => {
                     let accounts = c.members(ACCOUNTS)?;
@@ -541,11 +547,11 @@ fn run(opts: &Options, mut args: Vec<String>) -> Outcome<()> {
                     let user = arg(&args, 2, "USER")?;
                     let password = arg(&args, 3, "PASSWORD")?;
                     let role = args.get(4).map(String::as_str).unwrap_or("ReadOnly");
-                    let r = c.request(
-                        "POST",
-                        ACCOUNTS,
-                        Some(&json!({"UserName": user, "Password": password, "RoleId": role})),
-                    )?;
+                    let mut body = json!({"UserName": user, "Password": password, "RoleId": role});
+                    if let Some(p) = &project {
+                        body["Oem"] = json!({"Redfin": {"Project": p}});
+                    }
+                    let r = c.request("POST", ACCOUNTS, Some(&body))?;
                     let location = r.header("location").unwrap_or("").to_owned();
                     r.ok()?;
                     println!("account {user} ({role}) created at {location}");
@@ -616,6 +622,100 @@ fn run(opts: &Options, mut args: Vec<String>) -> Outcome<()> {
                     println!("endpoint {id} deleted");
                 }
                 other => return fail(format!("unknown endpoints command '{other}'")),
+            }
+        }
+        "hosts" => {
+            let hosts = c.members("/redfish/v1/AggregationService/AggregationSources")?;
+            if opts.json {
+                print_json(&Value::Array(hosts));
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "HOST".into(),
+                "STATE".into(),
+                "SYSTEMS".into(),
+                "FREE MiB".into(),
+                "LABELS".into(),
+                "URI".into(),
+            ]];
+            for h in &hosts {
+                let redfin = &h["Oem"]["Redfin"];
+                let labels: Vec<String> = redfin["Labels"]
+                    .as_array()
+                    .map(|l| l.iter().map(s).collect())
+                    .unwrap_or_default();
+                let mut state = s(&h["Status"]["State"]);
+                if let Some(why) = redfin["UnreachableReason"].as_str() {
+                    state = format!("{state} ({why})");
+                }
+                rows.push(vec![
+                    s(&h["Id"]),
+                    state,
+                    s(&h["Links"]["ResourcesAccessed@odata.count"]),
+                    s(&redfin["Capacity"]["FreeMemoryMiB"]),
+                    labels.join(","),
+                    s(&h["HostName"]),
+                ]);
+            }
+            table(rows);
+        }
+        "projects" => {
+            const PROJECTS: &str = "/redfish/v1/Oem/Redfin/Projects";
+            let mut quotas = serde_json::Map::new();
+            for (flag, key) in [
+                ("--max-systems", "MaxSystems"),
+                ("--max-vcpus", "MaxVCPUs"),
+                ("--max-memory-mib", "MaxMemoryMiB"),
+                ("--max-disk-gib", "MaxDiskGiB"),
+            ] {
+                if let Some(v) = take_option(&mut args, flag)? {
+                    let n: u64 = v
+                        .parse()
+                        .map_err(|_| Failure(format!("{flag} takes a number, not '{v}'")))?;
+                    quotas.insert(key.to_owned(), json!(n));
+                }
+            }
+            match arg(&args, 1, "projects list|add|delete")? {
+                "list" => {
+                    let projects = c.members(PROJECTS)?;
+                    if opts.json {
+                        print_json(&Value::Array(projects));
+                        return Ok(());
+                    }
+                    let mut rows = vec![vec![
+                        "PROJECT".into(),
+                        "SYSTEMS".into(),
+                        "VCPUS".into(),
+                        "MEMORY MiB".into(),
+                        "ACCOUNTS".into(),
+                    ]];
+                    for p in &projects {
+                        let (u, q) = (&p["Usage"], &p["Quotas"]);
+                        rows.push(vec![
+                            s(&p["Id"]),
+                            format!("{}/{}", s(&u["Systems"]), s(&q["MaxSystems"])),
+                            format!("{}/{}", s(&u["VCPUs"]), s(&q["MaxVCPUs"])),
+                            format!("{}/{}", s(&u["MemoryMiB"]), s(&q["MaxMemoryMiB"])),
+                            s(&p["Links"]["Accounts@odata.count"]),
+                        ]);
+                    }
+                    table(rows);
+                }
+                "add" => {
+                    let id = arg(&args, 2, "ID")?;
+                    let mut body = json!({"Id": id});
+                    if !quotas.is_empty() {
+                        body["Quotas"] = Value::Object(quotas);
+                    }
+                    c.request("POST", PROJECTS, Some(&body))?.ok()?;
+                    println!("project {id} created");
+                }
+                "delete" => {
+                    let id = arg(&args, 2, "ID")?;
+                    c.request("DELETE", &format!("{PROJECTS}/{id}"), None)?.ok()?;
+                    println!("project {id} deleted");
+                }
+                other => return fail(format!("unknown projects command '{other}'")),
             }
         }
         "get" => print_json(&c.get(arg(&args, 1, "PATH")?)?),
