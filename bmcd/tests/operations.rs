@@ -392,7 +392,7 @@ fn snapshot(url: &str, token: &str, bmcd: &Bmcd) -> Value {
     for a in accounts.as_array_mut().into_iter().flatten() {
         // Failed-login counters and such may move; who exists and their roles may not.
         if let Some(o) = a.as_object_mut() {
-            o.retain(|k, _| matches!(k.as_str(), "Id" | "UserName" | "RoleId" | "Enabled"));
+            o.retain(|k, _| matches!(k.as_str(), "Id" | "UserName" | "RoleId" | "Enabled" | "Oem"));
         }
     }
     let mut endpoints = ctl_json(url, &["--json", "endpoints", "list"]);
@@ -425,6 +425,7 @@ fn snapshot(url: &str, token: &str, bmcd: &Bmcd) -> Value {
         },
         "AssetTag": system["AssetTag"],
         "Subscriptions": members("/redfish/v1/EventService/Subscriptions"),
+        "Projects": members("/redfish/v1/Oem/Redfin/Projects"),
         "Sessions": sessions,
         "TokenStatus": status,
         "Certificate": get("/redfish/v1/Managers/BMC/NetworkProtocol/HTTPS/Certificates/1")["CertificateString"],
@@ -442,6 +443,19 @@ fn backup_wipe_restore_loses_nothing() {
         &["accounts", "add", "operator1", "operator-pass-1", "Operator"],
     );
     ctl_ok(&url, &["accounts", "add", "viewer1", "viewer-pass-1", "ReadOnly"]);
+    ctl_ok(&url, &["projects", "add", "lab", "--max-systems", "3"]);
+    ctl_ok(
+        &url,
+        &[
+            "accounts",
+            "add",
+            "lab-op",
+            "lab-pass-12",
+            "Operator",
+            "--project",
+            "lab",
+        ],
+    );
     let endpoint_address = format!("127.0.0.1:{}", free_port());
     ctl_ok(
         &url,
@@ -497,7 +511,12 @@ fn backup_wipe_restore_loses_nothing() {
     let before = snapshot(&url, &token, &bmcd);
     assert_eq!(before["TokenStatus"], 200);
     assert_eq!(before["Boot"]["Target"], "Cd");
-    assert_eq!(before["Accounts"].as_array().map(Vec::len), Some(4), "{before}");
+    assert_eq!(before["Accounts"].as_array().map(Vec::len), Some(5), "{before}");
+    assert_eq!(before["Projects"][0]["Quotas"]["MaxSystems"], 3, "{before}");
+    assert_eq!(
+        before["Projects"][0]["Links"]["Accounts@odata.count"], 1,
+        "{before}"
+    );
 
     // Backup while bmcd runs.
     let archive = dir.join("backup.tar");
