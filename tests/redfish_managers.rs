@@ -437,3 +437,90 @@ async fn inserting_into_a_drive_less_system_adds_the_drive_with_the_medium() {
     assert_eq!(admin.get(&cd).await.json["Inserted"], false);
     bmc.stop().await;
 }
+
+/// What the OCP Server Hardware Management profile reads (docs/conformance.md):
+/// the system's inventory strings, a guest's addresses as the hypervisor
+/// knows them, each manager's serial console, the chassis' power limit and
+/// its three temperatures (intake, CPU, system board).
+#[tokio::test]
+async fn server_inventory_addresses_consoles_and_board_temperature() {
+    let dir = TempDir::new("ocp-server");
+    let bmc = TestBmc::start(&dir.path().join("state"), "test:///default").await;
+    let admin = bmc.admin();
+    let systems = admin.get("/redfish/v1/Systems").await.json;
+    let uri = systems["Members"][0]["@odata.id"]
+        .as_str()
+        .expect("a system")
+        .to_owned();
+    let id = uri.rsplit('/').next().expect("id").to_owned();
+
+    let s = admin.get(&uri).await.json;
+    assert!(
+        s["SerialNumber"].as_str().is_some_and(|v| v.starts_with("VM")),
+        "{s}"
+    );
+    assert_eq!(s["BiosVersion"], "SeaBIOS");
+    assert!(s["SKU"].is_string() && s["PartNumber"].is_string(), "{s}");
+    assert!(
+        s["ProcessorSummary"]["Model"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("virtual CPU")),
+        "{s}"
+    );
+    assert_eq!(
+        admin.get(&format!("/redfish/v1/Chassis/{id}")).await.json["SerialNumber"],
+        s["SerialNumber"]
+    );
+
+    // The test driver's running domain: its NIC's address, from libvirt.
+    let nics = admin.get(&format!("{uri}/EthernetInterfaces")).await.json;
+    let nic_uri = nics["Members"][0]["@odata.id"]
+        .as_str()
+        .expect("a NIC")
+        .to_owned();
+    let nic = admin.get(&nic_uri).await.json;
+    assert_eq!(
+        nic["IPv4Addresses"],
+        json!([{"Address": "192.168.122.3", "SubnetMask": "255.255.255.0", "AddressOrigin": "DHCP", "Gateway": null}]),
+        "{nic}"
+    );
+    assert!(
+        nic["HostName"].is_null() && nic["NameServers"] == json!([]),
+        "{nic}"
+    );
+    // Off: the hypervisor knows no address.
+    let r = admin
+        .post(
+            &format!("{uri}/Actions/ComputerSystem.Reset"),
+            json!({"ResetType": "ForceOff"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.json);
+    assert_eq!(admin.get(&nic_uri).await.json["IPv4Addresses"], json!([]));
+
+    let bmc_manager = admin.get("/redfish/v1/Managers/BMC").await.json;
+    assert_eq!(bmc_manager["SerialConsole"]["ServiceEnabled"], false);
+    let manager = admin.get(&format!("/redfish/v1/Managers/{id}")).await.json;
+    assert_eq!(manager["SerialConsole"]["ConnectTypesSupported"], json!(["Oem"]));
+
+    let power = admin.get(&format!("/redfish/v1/Chassis/{id}/Power")).await.json;
+    assert_eq!(
+        power["PowerControl"][0]["PowerLimit"]["LimitException"],
+        "NoAction"
+    );
+    let thermal = admin.get(&format!("/redfish/v1/Chassis/{id}/Thermal")).await.json;
+    let contexts: Vec<&str> = thermal["Temperatures"]
+        .as_array()
+        .expect("temperatures")
+        .iter()
+        .filter_map(|t| t["PhysicalContext"].as_str())
+        .collect();
+    assert_eq!(contexts, ["Intake", "CPU", "SystemBoard"]);
+    let board = admin
+        .get(&format!("/redfish/v1/Chassis/{id}/Sensors/BoardTemp"))
+        .await
+        .json;
+    assert_eq!(board["PhysicalContext"], "SystemBoard");
+    assert_eq!(board["Reading"], thermal["Temperatures"][2]["ReadingCelsius"]);
+    bmc.stop().await;
+}

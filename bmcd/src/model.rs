@@ -330,6 +330,24 @@ pub struct Consoles {
 }
 
 impl ComputerSystem {
+    /// The serial number: the one the VM's SMBIOS gives, or one made from its UUID.
+    pub fn serial_number(&self) -> String {
+        self.firmware.serial_number.clone().unwrap_or_else(|| {
+            let hex: String = self.id.chars().filter(char::is_ascii_hexdigit).take(10).collect();
+            format!("VM{}", hex.to_ascii_uppercase())
+        })
+    }
+
+    /// What firmware the VM runs: QEMU's SeaBIOS or EDK II (OVMF), or none
+    /// when it boots a kernel directly.
+    pub fn bios_version(&self) -> &'static str {
+        match (self.direct_kernel_boot, self.firmware.mode) {
+            (true, _) => "none (direct kernel boot)",
+            (false, BootMode::UEFI) => "EDK II (OVMF)",
+            (false, BootMode::Legacy) => "SeaBIOS",
+        }
+    }
+
     pub fn ethernet_interface(&self, id: &str) -> Option<&EthernetInterface> {
         self.ethernet_interfaces.iter().find(|n| n.id == id)
     }
@@ -419,6 +437,15 @@ pub struct DirectBoot {
     pub kernel: String,
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
+}
+
+/// The IPv4 addresses the hypervisor knows a system's NIC to hold (from
+/// its network's DHCP leases, or the host's ARP table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestAddresses {
+    pub mac_address: String,
+    /// Address and prefix length.
+    pub ipv4: Vec<(std::net::Ipv4Addr, u8)>,
 }
 
 /// What a hypervisor host has and what its systems take of it (placement).
@@ -606,6 +633,10 @@ pub trait Hypervisor: Send + Sync + 'static {
 
     /// A cheap round trip to the hypervisor, for readiness.
     fn ping(&self) -> BoxFuture<'_, Result<(), HypervisorError>>;
+
+    /// The addresses of a running system's NICs, as far as the hypervisor
+    /// knows them (none for a system that is off).
+    fn guest_addresses(&self, id: String) -> BoxFuture<'_, Result<Vec<GuestAddresses>, HypervisorError>>;
 }
 
 #[cfg(test)]

@@ -21,8 +21,9 @@ use tokio::sync::broadcast;
 use super::LibvirtHypervisor;
 use crate::config::{Placement, LOCAL_HOST};
 use crate::model::{
-    BoxFuture, ComputerSystem, FirmwareSettings, HostCapacity, Hypervisor, HypervisorError, NewDisk,
-    NewSystem, NewVolume, ResetType, StoragePool, SystemEvent, SystemStatistics, SystemSummary, Volume,
+    BoxFuture, ComputerSystem, FirmwareSettings, GuestAddresses, HostCapacity, Hypervisor, HypervisorError,
+    NewDisk, NewSystem, NewVolume, ResetType, StoragePool, SystemEvent, SystemStatistics, SystemSummary,
+    Volume,
 };
 
 /// How often every host is pinged (and unopened ones tried again).
@@ -682,6 +683,10 @@ impl Hypervisor for HostPool {
             }
             Ok(all)
         })
+    }
+
+    fn guest_addresses(&self, id: String) -> BoxFuture<'_, Result<Vec<GuestAddresses>, HypervisorError>> {
+        Box::pin(async move { self.of(&id).await?.guest_addresses(id).await })
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), HypervisorError>> {

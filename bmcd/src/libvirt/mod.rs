@@ -23,9 +23,9 @@ use virt::domain::{Domain, DomainState};
 use virt::error::ErrorNumber;
 
 use crate::model::{
-    BoxFuture, ComputerSystem, DriveStatistics, Health, HostCapacity, Hypervisor, HypervisorError,
-    InterfaceStatistics, LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType, StoragePool, SystemEvent,
-    SystemStatistics, SystemSummary, Volume,
+    BoxFuture, ComputerSystem, DriveStatistics, GuestAddresses, Health, HostCapacity, Hypervisor,
+    HypervisorError, InterfaceStatistics, LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType,
+    StoragePool, SystemEvent, SystemStatistics, SystemSummary, Volume,
 };
 use reset_plan::{cold_restart, reset_plan, Op, RunState};
 
@@ -912,6 +912,38 @@ impl Hypervisor for LibvirtHypervisor {
             // A domain undefined or stopped while it is read is shown with
             // what could be read, or skipped.
             Ok(domains.iter().filter_map(statistics).collect())
+        }))
+    }
+
+    fn guest_addresses(&self, id: String) -> BoxFuture<'_, Result<Vec<GuestAddresses>, HypervisorError>> {
+        Box::pin(self.call("guest_addresses", move |conn| {
+            let dom = lookup(conn, &id)?;
+            if !dom.is_active().unwrap_or(false) {
+                return Ok(Vec::new());
+            }
+            // DHCP leases of libvirt's networks first, then the host's ARP
+            // table (bridged NICs); a source libvirt cannot read gives nothing.
+            const LEASE: u32 = 0;
+            const ARP: u32 = 2;
+            let mut found = dom.interface_addresses(LEASE, 0).unwrap_or_default();
+            if found.is_empty() {
+                found = dom.interface_addresses(ARP, 0).unwrap_or_default();
+            }
+            Ok(found
+                .into_iter()
+                .filter_map(|i| {
+                    let mac = i.hwaddr?.to_ascii_lowercase();
+                    let ipv4 = i
+                        .addrs
+                        .iter()
+                        .filter_map(|a| Some((a.addr.parse().ok()?, u8::try_from(a.prefix).ok()?)))
+                        .collect();
+                    Some(GuestAddresses {
+                        mac_address: mac,
+                        ipv4,
+                    })
+                })
+                .collect())
         }))
     }
 

@@ -46,6 +46,7 @@ pub struct PowerModel {
     pub capacity_watts: f64,
     pub cpu_celsius: f64,
     pub inlet_celsius: f64,
+    pub board_celsius: f64,
 }
 
 impl PowerModel {
@@ -67,6 +68,7 @@ impl PowerModel {
             capacity_watts: capacity,
             cpu_celsius: (inlet + 45.0 * consumed / capacity).round(),
             inlet_celsius: inlet,
+            board_celsius: (inlet + 12.0 * consumed / capacity).round(),
         }
     }
 }
@@ -90,12 +92,8 @@ async fn system_of(req: &Request) -> Result<ComputerSystem, RedfishError> {
     }
 }
 
-/// The serial number: the one the VM's SMBIOS gives, or one made from its UUID.
 fn serial_number(s: &ComputerSystem) -> String {
-    s.firmware.serial_number.clone().unwrap_or_else(|| {
-        let hex: String = s.id.chars().filter(char::is_ascii_hexdigit).take(10).collect();
-        format!("VM{}", hex.to_ascii_uppercase())
-    })
+    s.serial_number()
 }
 
 async fn get_chassis(req: Request) -> Result<Reply, RedfishError> {
@@ -166,6 +164,8 @@ async fn get_power(req: Request) -> Result<Reply, RedfishError> {
             "PowerConsumedWatts": m.consumed_watts,
             "PowerCapacityWatts": m.capacity_watts,
             "PhysicalContext": "Chassis",
+            // A VM's draw is not capped.
+            "PowerLimit": { "LimitInWatts": null, "LimitException": "NoAction" },
             "Status": status_ok(),
         }],
         "PowerSupplies": [{
@@ -214,6 +214,16 @@ async fn get_thermal(req: Request) -> Result<Reply, RedfishError> {
                 "PhysicalContext": "CPU",
                 "Status": sensor_status(&s),
             },
+            {
+                "@odata.id": format!("{uri}#/Temperatures/2"),
+                "MemberId": "2",
+                "Name": "System board temperature",
+                "SensorNumber": 3,
+                "ReadingCelsius": m.board_celsius,
+                "UpperThresholdCritical": 70,
+                "PhysicalContext": "SystemBoard",
+                "Status": status_ok(),
+            },
         ],
         "Fans": [],
         "Status": status_ok(),
@@ -231,7 +241,7 @@ struct Sensor {
     upper_critical: f64,
 }
 
-fn sensors(s: &ComputerSystem) -> [Sensor; 3] {
+fn sensors(s: &ComputerSystem) -> [Sensor; 4] {
     let m = PowerModel::of(s);
     let off = s.power_state == PowerState::Off;
     [
@@ -261,6 +271,15 @@ fn sensors(s: &ComputerSystem) -> [Sensor; 3] {
             reading_type: "Temperature",
             context: "CPU",
             upper_critical: 95.0,
+        },
+        Sensor {
+            id: "BoardTemp",
+            name: "System board temperature",
+            reading: Some(m.board_celsius),
+            units: "Cel",
+            reading_type: "Temperature",
+            context: "SystemBoard",
+            upper_critical: 70.0,
         },
     ]
 }
@@ -305,7 +324,7 @@ async fn get_thermal_subsystem(req: Request) -> Result<Reply, RedfishError> {
 
 async fn get_thermal_metrics(req: Request) -> Result<Reply, RedfishError> {
     let s = system_of(&req).await?;
-    let [_, inlet, cpu] = sensors(&s);
+    let [_, inlet, cpu, board] = sensors(&s);
     Ok(Reply::ok(json!({
         "@odata.id": format!("{CHASSIS}/{}/ThermalSubsystem/ThermalMetrics", s.id),
         "@odata.type": schemas::THERMAL_METRICS.odata_type(),
@@ -318,13 +337,14 @@ async fn get_thermal_metrics(req: Request) -> Result<Reply, RedfishError> {
         "TemperatureReadingsCelsius": [
             { "DeviceName": inlet.name, "Reading": inlet.reading, "DataSourceUri": sensor_uri(&s, inlet.id) },
             { "DeviceName": cpu.name, "Reading": cpu.reading, "DataSourceUri": sensor_uri(&s, cpu.id) },
+            { "DeviceName": board.name, "Reading": board.reading, "DataSourceUri": sensor_uri(&s, board.id) },
         ],
     })))
 }
 
 async fn get_environment_metrics(req: Request) -> Result<Reply, RedfishError> {
     let s = system_of(&req).await?;
-    let [power, inlet, _] = sensors(&s);
+    let [power, inlet, _, _] = sensors(&s);
     Ok(Reply::ok(json!({
         "@odata.id": format!("{CHASSIS}/{}/EnvironmentMetrics", s.id),
         "@odata.type": schemas::ENVIRONMENT_METRICS.odata_type(),

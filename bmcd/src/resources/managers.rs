@@ -165,6 +165,13 @@ async fn get_system_manager(req: &Request) -> Result<Reply, RedfishError> {
         "Model": "Redfin bmcd",
         "FirmwareVersion": req.app.service.firmware_version,
         "PowerState": "On",
+        // The system's serial console, through console-proxy's WebSocket
+        // (the system's SerialConsole.WebSocket); no SSH, Telnet or IPMI.
+        "SerialConsole": {
+            "ServiceEnabled": s.consoles.serial,
+            "MaxConcurrentSessions": req.app.consoles.max_sessions(),
+            "ConnectTypesSupported": ["Oem"],
+        },
         "Status": match reset {
             Some((_, true)) => json!({ "State": "Starting", "Health": "OK" }),
             _ => status_ok(),
@@ -233,6 +240,13 @@ async fn get_manager(req: Request) -> Result<Reply, RedfishError> {
         "Model": "Redfin bmcd",
         "FirmwareVersion": if firmware.enabled() { firmware.version() } else { s.firmware_version },
         "PowerState": "On",
+        // The appliance offers no console of its own; each system's is on
+        // its own manager.
+        "SerialConsole": {
+            "ServiceEnabled": false,
+            "MaxConcurrentSessions": 0,
+            "ConnectTypesSupported": [],
+        },
         "Status": status_ok(),
         "DateTime": rfc3339(now_unix()),
         "DateTimeLocalOffset": "+00:00",

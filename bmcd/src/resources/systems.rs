@@ -133,9 +133,15 @@ async fn get_system(req: Request) -> Result<Reply, RedfishError> {
         "SystemType": "Virtual",
         "Manufacturer": "Redfin",
         "Model": format!("Virtual Machine ({})", if s.machine.is_empty() { &s.architecture } else { &s.machine }),
+        "SerialNumber": s.serial_number(),
+        // The SMBIOS product name when the VM has one, and its machine type.
+        "SKU": s.firmware.product_name.clone().unwrap_or_else(|| "Virtual Machine".to_owned()),
+        "PartNumber": if s.machine.is_empty() { s.architecture.clone() } else { s.machine.clone() },
+        "BiosVersion": s.bios_version(),
         "PowerState": power_state_json(&s),
         "Status": composed_status(&s, composed.as_ref()),
         "ProcessorSummary": {
+            "Model": format!("{} virtual CPU", s.architecture),
             "Count": 1,
             "LogicalProcessorCount": s.processor_count,
             "CoreCount": s.processor_count,
@@ -604,6 +610,30 @@ async fn get_ethernet_interface(req: Request) -> Result<Reply, RedfishError> {
     let nic = s
         .ethernet_interface(req.param(1))
         .ok_or_else(|| RedfishError::not_found("EthernetInterface", req.param(1)))?;
+    // What the hypervisor knows of the guest's addresses; a failure to ask
+    // leaves them empty rather than failing the read.
+    let addresses = req
+        .app
+        .hypervisor
+        .guest_addresses(s.id.clone())
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| nic.mac_address.eq_ignore_ascii_case(&a.mac_address))
+        .map(|a| a.ipv4)
+        .unwrap_or_default();
+    let ipv4: Vec<Value> = addresses
+        .iter()
+        .map(|(addr, prefix)| {
+            json!({
+                "Address": addr.to_string(),
+                "SubnetMask": prefix_mask(*prefix),
+                "AddressOrigin": "DHCP",
+                // The guest's routes are not visible from the host.
+                "Gateway": null,
+            })
+        })
+        .collect();
     let mut description = "Virtual network interface".to_owned();
     if let Some(model) = &nic.model {
         description.push_str(&format!(", model {model}"));
@@ -622,8 +652,19 @@ async fn get_ethernet_interface(req: Request) -> Result<Reply, RedfishError> {
         "InterfaceEnabled": true,
         "LinkStatus": if nic.link_up { "LinkUp" } else { "LinkDown" },
         "SpeedMbps": nominal_speed_mbps(nic.model.as_deref()),
+        // The guest's own name and resolvers are not visible from the host.
+        "HostName": null,
+        "FQDN": null,
+        "NameServers": [],
+        "IPv4Addresses": ipv4,
         "Status": status_ok(),
     })))
+}
+
+/// `24` -> `255.255.255.0`.
+fn prefix_mask(prefix: u8) -> String {
+    let bits = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    std::net::Ipv4Addr::from(bits).to_string()
 }
 
 /// The speed an emulated NIC model announces to its guest; none for
