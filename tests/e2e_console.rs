@@ -376,23 +376,28 @@ async fn console_scenario() {
 
     // console-proxy first (its port goes into bmcd's console URL), serving
     // Debian's noVNC on its own origin.
+    let host_key = work.path().join("proxy-state/ssh_host_ed25519_key");
     let proxy = console_proxy::start(console_proxy::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         bmcd_socket: socket.clone(),
         libvirt_uri: lv.uri.clone(),
         web_root: Some(PathBuf::from("/usr/share/novnc")),
         idle_timeout_s: 60,
+        ssh_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ssh_host_key: host_key.clone(),
         ..console_proxy::Config::default()
     })
     .await
     .expect("console-proxy starts");
     let base = format!("ws://{}", proxy.addr);
+    let ssh_addr = proxy.ssh_addr.expect("the SSH listener");
     let mut config = TestBmc::config(&work.path().join("state"), &lv.uri);
     config.console.socket = Some(socket.clone());
     config.console.url = base.clone();
     config.console.token_ttl_s = TOKEN_TTL_S;
     config.console.session_max_s = SESSION_MAX_S;
     config.console.spice_token_uses = 3;
+    config.console.ssh_port = Some(ssh_addr.port());
     let bmc = TestBmc::start_with(config).await;
     let admin = bmc.admin();
     let system = format!("/redfish/v1/Systems/{uuid}");
@@ -480,6 +485,9 @@ async fn console_scenario() {
     println!("serial exchange: {:?}", started.elapsed());
     // A serial token opens one session only.
     expect_refused(&url, "already used").await;
+
+    // The same serial console over SSH.
+    ssh_serial_console(&bmc, &admin, ssh_addr, &host_key, &uuid).await;
 
     // VNC: a minimal RFB client gets a full framebuffer through the proxy,
     // and the proxy chooses `binary` when it is offered.
@@ -715,6 +723,9 @@ async fn console_scenario() {
             && text.contains("opened Spice console")
             && text.contains("session time limit")
             && text.contains("may no longer open consoles")
+            && text.contains("opened Serial console over SSH")
+            && text.contains("closed Serial console over SSH")
+            && text.contains("SSH serial console login answered 401")
         {
             break;
         }
@@ -728,6 +739,248 @@ async fn console_scenario() {
     proxy.stop().await;
     bmc.stop().await;
     drop(lv);
+}
+
+/// The SSH client's side: accepts exactly the host key console-proxy made.
+struct SshClient {
+    host_key: russh::keys::PublicKey,
+}
+
+impl russh::client::Handler for SshClient {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(
+            matches!(key, russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == self.host_key.key_data()),
+        )
+    }
+}
+
+type SshChannel = russh::Channel<russh::client::Msg>;
+
+/// Connects and logs in with a password: the session, or `None` when the
+/// login is refused.
+async fn ssh_login(
+    addr: std::net::SocketAddr,
+    host_key: &Path,
+    user: &str,
+    password: &str,
+) -> Option<russh::client::Handle<SshClient>> {
+    let key = russh::keys::load_secret_key(host_key, None).expect("the proxy's host key");
+    let client = SshClient {
+        host_key: key.public_key().clone(),
+    };
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut session = russh::client::connect(config, addr, client)
+        .await
+        .expect("SSH connects (and the host key is the persisted one)");
+    let auth = session
+        .authenticate_password(user, password)
+        .await
+        .expect("the password exchange");
+    auth.success().then_some(session)
+}
+
+/// Reads the channel until `expect` shows up; returns what was read.
+async fn ssh_read_until(channel: &mut SshChannel, expect: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains(expect) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let msg = tokio::time::timeout(left, channel.wait())
+            .await
+            .unwrap_or_else(|_| panic!("'{expect}' not seen; got: {seen}"));
+        match msg {
+            Some(russh::ChannelMsg::Data { data }) => seen.push_str(&String::from_utf8_lossy(&data)),
+            Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => {
+                panic!("channel closed before '{expect}'; got: {seen}")
+            }
+            Some(_) => {}
+        }
+    }
+    seen
+}
+
+/// Reads until the channel ends; returns what was read and the exit status.
+async fn ssh_read_to_end(channel: &mut SshChannel) -> (String, Option<u32>) {
+    let mut seen = String::new();
+    let mut status = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let msg = tokio::time::timeout(left, channel.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the channel did not end; got: {seen}"));
+        match msg {
+            Some(russh::ChannelMsg::Data { data }) => seen.push_str(&String::from_utf8_lossy(&data)),
+            Some(russh::ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+            Some(russh::ChannelMsg::Close) | None => return (seen, status),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The SSH serial console, end to end: a bmcd account logs in, opens the
+/// guest's serial console from the prompt and over an exec request, types
+/// into the guest's shell and reads its output, leaves with `~.`; a wrong
+/// password, a ReadOnly account and an unknown system are refused.
+async fn ssh_serial_console(
+    bmc: &TestBmc,
+    admin: &Client,
+    addr: std::net::SocketAddr,
+    host_key: &Path,
+    uuid: &str,
+) {
+    let started = std::time::Instant::now();
+    // The system and its manager advertise SSH.
+    let s = admin.get(&format!("/redfish/v1/Systems/{uuid}")).await.json;
+    assert_eq!(
+        s["SerialConsole"]["SSH"],
+        json!({"ServiceEnabled": true, "Port": addr.port(), "SharedWithManagerCLI": false,
+               "HotKeySequenceDisplay": "Press ~. to exit console"}),
+        "{s}"
+    );
+    let m = admin.get(&format!("/redfish/v1/Managers/{uuid}")).await.json;
+    assert_eq!(m["SerialConsole"]["ConnectTypesSupported"], json!(["SSH", "Oem"]));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(host_key).expect("host key").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A wrong password: the SSH login fails.
+    assert!(
+        ssh_login(addr, host_key, redfin_tests::ADMIN, "not-the-password")
+            .await
+            .is_none(),
+        "a wrong password was let in"
+    );
+
+    // An Operator account (ConfigureComponents, as the token action wants).
+    let r = admin
+        .post(
+            "/redfish/v1/AccountService/Accounts",
+            json!({"UserName": "sshop", "Password": "sshop-password-1", "RoleId": "Operator"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let session = ssh_login(addr, host_key, "sshop", "sshop-password-1")
+        .await
+        .expect("the operator logs in");
+    let mut ch = session.channel_open_session().await.expect("a channel");
+    ch.request_pty(false, "xterm", 80, 24, 0, 0, &[])
+        .await
+        .expect("pty");
+    ch.request_shell(true).await.expect("shell");
+    ssh_read_until(&mut ch, "redfin-> ").await;
+    // An unknown system: a clear message, and the prompt again.
+    ch.data_bytes(
+        &b"console no-such-system
+"[..],
+    )
+    .await
+    .expect("send");
+    let seen = ssh_read_until(&mut ch, "redfin-> ").await;
+    assert!(seen.contains("no such system"), "{seen}");
+    ch.data_bytes(
+        &b"frobnicate
+"[..],
+    )
+    .await
+    .expect("send");
+    let seen = ssh_read_until(&mut ch, "redfin-> ").await;
+    assert!(seen.contains("unknown command"), "{seen}");
+    // The guest's serial console, by UUID: type into its shell, read it.
+    // (Give the WebSocket session above a moment to let go of the console.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ch.data_bytes(
+        format!(
+            "console {uuid}
+"
+        )
+        .into_bytes(),
+    )
+    .await
+    .expect("send");
+    ssh_read_until(&mut ch, "Press ~. on a new line to exit").await;
+    ch.data_bytes(
+        &b"
+"[..],
+    )
+    .await
+    .expect("send");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ch.data_bytes(
+        &b"echo REDFIN-GUEST-SSH-$((6*7))
+"[..],
+    )
+    .await
+    .expect("send");
+    ssh_read_until(&mut ch, "REDFIN-GUEST-SSH-42").await;
+    // `~.` on a new line ends the console session: back at the prompt.
+    ch.data_bytes(
+        &b"
+~."[..],
+    )
+    .await
+    .expect("send");
+    let seen = ssh_read_until(&mut ch, "redfin-> ").await;
+    assert!(seen.contains("console session ended"), "{seen}");
+    ch.data_bytes(
+        &b"exit
+"[..],
+    )
+    .await
+    .expect("send");
+    let (_, status) = ssh_read_to_end(&mut ch).await;
+    assert_eq!(status, Some(0));
+
+    // `ssh user@bmc console SYSTEM` as an exec request, by domain name
+    // (the `vsp` alias); the console ends with `~.` and the command with it.
+    let mut ch = session.channel_open_session().await.expect("a channel");
+    ch.exec(true, "vsp console-guest").await.expect("exec");
+    ssh_read_until(&mut ch, "Press ~. on a new line to exit").await;
+    ch.data_bytes(
+        &b"
+echo REDFIN-GUEST-EXEC-$((2*3))
+"[..],
+    )
+    .await
+    .expect("send");
+    ssh_read_until(&mut ch, "REDFIN-GUEST-EXEC-6").await;
+    ch.data_bytes(
+        &b"
+~."[..],
+    )
+    .await
+    .expect("send");
+    let (seen, status) = ssh_read_to_end(&mut ch).await;
+    assert!(seen.contains("console session ended"), "{seen}");
+    assert_eq!(status, Some(0));
+    // An exec request for a system that does not exist.
+    let mut ch = session.channel_open_session().await.expect("a channel");
+    ch.exec(true, "console 00000000-0000-0000-0000-000000000000")
+        .await
+        .expect("exec");
+    let (seen, status) = ssh_read_to_end(&mut ch).await;
+    assert!(seen.contains("no such system"), "{seen}");
+    assert_eq!(status, Some(1));
+    let _ = session.disconnect(russh::Disconnect::ByApplication, "", "").await;
+
+    // A ReadOnly account logs in but may not open a console.
+    let viewer = ssh_login(addr, host_key, "viewer", "viewer-password-1")
+        .await
+        .expect("the viewer logs in");
+    let mut ch = viewer.channel_open_session().await.expect("a channel");
+    ch.exec(true, format!("console {uuid}")).await.expect("exec");
+    let (seen, status) = ssh_read_to_end(&mut ch).await;
+    assert!(seen.contains("may not open consoles"), "{seen}");
+    assert_eq!(status, Some(1));
+    let _ = viewer.disconnect(russh::Disconnect::ByApplication, "", "").await;
+    let _ = bmc;
+    println!("SSH serial console checks: {:?}", started.elapsed());
 }
 
 /// Accepts any server certificate (the proxy's is self-signed here).

@@ -524,3 +524,52 @@ async fn server_inventory_addresses_consoles_and_board_temperature() {
     assert_eq!(board["Reading"], thermal["Temperatures"][2]["ReadingCelsius"]);
     bmc.stop().await;
 }
+
+/// With `console-ssh-port` (console-proxy's SSH listener) each system's
+/// manager lists SSH among its serial console's connect types, and the
+/// system's SerialConsole describes the SSH service; without it, neither.
+#[tokio::test]
+async fn the_ssh_serial_console_is_advertised_only_when_configured() {
+    let dir = TempDir::new("ssh-console-advert");
+    let mut config = TestBmc::config(&dir.path().join("state"), "test:///default");
+    config.console.ssh_port = Some(2222);
+    let bmc = TestBmc::start_with(config).await;
+    let admin = bmc.admin();
+    let systems = admin.get("/redfish/v1/Systems").await.json;
+    let uri = systems["Members"][0]["@odata.id"]
+        .as_str()
+        .expect("a system")
+        .to_owned();
+    let id = uri.rsplit('/').next().expect("id").to_owned();
+    let manager = admin.get(&format!("/redfish/v1/Managers/{id}")).await.json;
+    assert_eq!(
+        manager["SerialConsole"]["ConnectTypesSupported"],
+        json!(["SSH", "Oem"]),
+        "{manager}"
+    );
+    let s = admin.get(&uri).await.json;
+    let serial_console = &s["SerialConsole"];
+    assert_eq!(
+        serial_console["SSH"],
+        json!({
+            "ServiceEnabled": serial_console["WebSocket"]["ServiceEnabled"],
+            "Port": 2222,
+            "SharedWithManagerCLI": false,
+            "HotKeySequenceDisplay": "Press ~. to exit console",
+        }),
+        "{s}"
+    );
+    // The appliance's own manager offers no console either way.
+    let bmc_manager = admin.get("/redfish/v1/Managers/BMC").await.json;
+    assert_eq!(bmc_manager["SerialConsole"]["ConnectTypesSupported"], json!([]));
+    bmc.stop().await;
+
+    let dir = TempDir::new("ssh-console-no-advert");
+    let bmc = TestBmc::start(&dir.path().join("state"), "test:///default").await;
+    let admin = bmc.admin();
+    let manager = admin.get(&format!("/redfish/v1/Managers/{id}")).await.json;
+    assert_eq!(manager["SerialConsole"]["ConnectTypesSupported"], json!(["Oem"]));
+    let s = admin.get(&uri).await.json;
+    assert!(s["SerialConsole"].get("SSH").is_none(), "{s}");
+    bmc.stop().await;
+}

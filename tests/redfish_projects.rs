@@ -445,3 +445,115 @@ async fn projects_outlive_a_restart() {
     assert_hidden(&lab.get("/redfish/v1/Managers/BMC").await, "the BMC");
     bmc.stop().await;
 }
+
+/// Asks bmcd's console socket what console-proxy asks for an SSH serial
+/// console (the `AuthorizeSerial` line, as on the wire); returns the answer.
+async fn authorize_serial(
+    socket: &std::path::Path,
+    user: &str,
+    password: &str,
+    system: Option<&str>,
+) -> Value {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("console socket");
+    let mut line = serde_json::to_vec(&json!({
+        "request": "AuthorizeSerial", "user": user, "password": password,
+        "system": system, "client": "127.0.0.1",
+    }))
+    .expect("json");
+    line.push(b'\n');
+    stream.write_all(&line).await.expect("send");
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        BufReader::new(&mut stream).read_line(&mut answer),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("read");
+    serde_json::from_str(&answer).expect("an answer")
+}
+
+/// The SSH serial console follows the same project rules: a member reaches
+/// its own project's systems only, by UUID or name; another project's system
+/// answers as one that does not exist. Logins are checked by bmcd.
+#[tokio::test]
+async fn ssh_serial_console_authorization_keeps_to_the_project() {
+    let dir = TempDir::new("projects-ssh");
+    let uri = node_with_pool(dir.path());
+    let state = dir.path().join("state");
+    let mut config = TestBmc::config(&state, &uri);
+    config.composition.pool = "images".into();
+    let bmc = TestBmc::start_with(config).await;
+    let admin = bmc.admin();
+    for id in ["red", "blue"] {
+        let r = admin.post(PROJECTS, json!({"Id": id})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    }
+    let red = account(&admin, &bmc, "red-op", "Operator", "red").await;
+    let blue = account(&admin, &bmc, "blue-op", "Operator", "blue").await;
+    let r = admin
+        .post(
+            "/redfish/v1/Oem/Redfin/Profiles",
+            json!({"Id": "small", "ProcessorCount": 1, "MemoryMiB": 256, "DiskCapacityBytes": 16 << 20}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let red_1 = compose(&red, "red-1", "small").await;
+    let blue_1 = compose(&blue, "blue-1", "small").await;
+    let red_id = red_1.rsplit('/').next().expect("id");
+    let blue_id = blue_1.rsplit('/').next().expect("id");
+    let socket = state.join("console.sock");
+
+    // The login alone.
+    let a = authorize_serial(&socket, "red-op", PASSWORD, None).await;
+    assert_eq!(a, json!({"result": "Authenticated", "user": "red-op"}));
+    let a = authorize_serial(&socket, "red-op", "wrong-password-1", None).await;
+    assert_eq!(a, json!({"result": "LoginFailed"}));
+    let a = authorize_serial(&socket, "nobody", PASSWORD, Some(red_id)).await;
+    assert_eq!(a, json!({"result": "LoginFailed"}));
+
+    // Another project's system, by UUID or by name: as if it did not exist.
+    for other in [blue_id, "blue-1"] {
+        let a = authorize_serial(&socket, "red-op", PASSWORD, Some(other)).await;
+        assert_eq!(
+            a,
+            json!({"result": "Refused", "reason": "no such system"}),
+            "{other}"
+        );
+    }
+    // Its own system, by UUID or name, gets past the project check (it is
+    // not running: the test driver's systems have no console to open).
+    for own in [red_id, "red-1"] {
+        let a = authorize_serial(&socket, "red-op", PASSWORD, Some(own)).await;
+        assert_eq!(a["result"], "Refused", "{a}");
+        assert_ne!(a["reason"], "no such system", "{own}: {a}");
+    }
+    // The administrator (no project) reaches both.
+    let a = authorize_serial(
+        &socket,
+        redfin_tests::ADMIN,
+        redfin_tests::ADMIN_PASSWORD,
+        Some("blue-1"),
+    )
+    .await;
+    assert_ne!(a["reason"], "no such system", "{a}");
+
+    // The failed logins are in the audit log, as a failed Redfish login is.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = admin
+            .get("/redfish/v1/Managers/BMC/LogServices/AuditLog/Entries")
+            .await
+            .json
+            .to_string();
+        if log.matches("SSH serial console login answered 401").count() == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    bmc.stop().await;
+}

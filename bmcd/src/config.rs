@@ -248,6 +248,9 @@ pub struct ConsoleConfig {
     pub max_sessions_total: u32,
     /// WebSocket connections one SPICE token opens (one per SPICE channel).
     pub spice_token_uses: u32,
+    /// The port of console-proxy's SSH serial console (`--ssh-listen`), as
+    /// clients reach it; `Some`: systems and their managers advertise SSH.
+    pub ssh_port: Option<u16>,
 }
 
 impl Default for ConsoleConfig {
@@ -261,6 +264,7 @@ impl Default for ConsoleConfig {
             max_sessions: 4,
             max_sessions_total: 32,
             spice_token_uses: 8,
+            ssh_port: None,
         }
     }
 }
@@ -423,6 +427,7 @@ struct FileConfig {
     console_max_sessions: Option<u32>,
     console_max_sessions_total: Option<u32>,
     console_spice_token_uses: Option<u32>,
+    console_ssh_port: Option<u16>,
     endpoint: Option<Vec<EndpointConfig>>,
     firmware: Option<FileFirmware>,
     tls: Option<FileTls>,
@@ -475,11 +480,13 @@ usage: bmcd [OPTIONS]
   --console-socket PATH  Unix socket where console-proxy redeems console tokens
                          (default STATE_DIR/console.sock)
   --console-url URL      console-proxy's WebSocket base URL (default ws://127.0.0.1:6080)
+  --console-ssh-port N   console-proxy's SSH serial console port (its --ssh-listen), as
+                         clients reach it: advertise SSH in SerialConsole (default: off)
   --help, --version
 
 environment: BMCD_LISTEN, BMCD_HTTP_REDIRECT, BMCD_LIBVIRT_URI, BMCD_STATE_DIR,
 BMCD_CERT, BMCD_KEY, BMCD_LOG, BMCD_ADMIN_USER, BMCD_ADMIN_PASSWORD, BMCD_CONSOLE_SOCKET,
-BMCD_CONSOLE_URL";
+BMCD_CONSOLE_URL, BMCD_CONSOLE_SSH_PORT";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
@@ -568,6 +575,14 @@ impl AdminCommand {
             args: rest,
         })
     }
+}
+
+/// A TCP port, 1 to 65535, in plain decimal.
+fn parse_port(flag: &str, v: &str) -> Result<u16, ConfigError> {
+    v.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0 && v.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ConfigError::Invalid(format!("{flag}: '{v}' is not a port (1-65535)")))
 }
 
 fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, ConfigError> {
@@ -662,6 +677,9 @@ impl Config {
         if let Some(v) = f.console_spice_token_uses {
             c.spice_token_uses = v;
         }
+        if f.console_ssh_port.is_some() {
+            c.ssh_port = f.console_ssh_port;
+        }
         if let Some(e) = f.endpoint {
             self.endpoints = e;
         }
@@ -737,6 +755,9 @@ impl Config {
         if let Some(v) = env("BMCD_CONSOLE_URL") {
             self.console.url = v;
         }
+        if let Some(v) = env("BMCD_CONSOLE_SSH_PORT") {
+            self.console.ssh_port = Some(parse_port("BMCD_CONSOLE_SSH_PORT", &v)?);
+        }
         Ok(())
     }
 
@@ -758,7 +779,7 @@ impl Config {
                 "--help" | "-h" => return Ok(Command::Help),
                 "--version" | "-V" => return Ok(Command::Version),
                 "--config" | "--listen" | "--http-redirect" | "--libvirt-uri" | "--state-dir" | "--cert"
-                | "--key" | "--log" | "--console-socket" | "--console-url" => {
+                | "--key" | "--log" | "--console-socket" | "--console-url" | "--console-ssh-port" => {
                     let value = match inline {
                         Some(v) => v,
                         None => it
@@ -795,6 +816,7 @@ impl Config {
                 "--log" => config.log = value.to_owned(),
                 "--console-socket" => config.console.socket = Some(value.into()),
                 "--console-url" => config.console.url = value.to_owned(),
+                "--console-ssh-port" => config.console.ssh_port = Some(parse_port(flag, value)?),
                 _ => {}
             }
         }
@@ -887,6 +909,9 @@ impl Config {
                 "console-url '{}' must be ws:// or wss:// without a trailing slash",
                 c.url
             )));
+        }
+        if c.ssh_port == Some(0) {
+            return Err(ConfigError::Invalid("console-ssh-port must be 1 to 65535".into()));
         }
         if c.token_ttl_s == 0 || c.session_max_s < c.token_ttl_s || c.spice_token_uses == 0 {
             return Err(ConfigError::Invalid(
@@ -1000,6 +1025,27 @@ mod tests {
             Config::from_args(&args(&["--help"]), &|_| None),
             Ok(Command::Help)
         );
+    }
+
+    #[test]
+    fn the_ssh_console_port_from_file_env_and_flag() {
+        assert_eq!(Config::default().console.ssh_port, None);
+        let mut c = Config::default();
+        c.apply_toml("console-ssh-port = 2222\n").expect("file");
+        assert_eq!(c.console.ssh_port, Some(2222));
+        let env = |k: &str| (k == "BMCD_CONSOLE_SSH_PORT").then(|| "2200".to_owned());
+        let c = run(Config::from_args(&[], &env).expect("env"));
+        assert_eq!(c.console.ssh_port, Some(2200));
+        let c = run(Config::from_args(&args(&["--console-ssh-port=22"]), &env).expect("flag"));
+        assert_eq!(c.console.ssh_port, Some(22));
+        for bad in ["0", "65536", "+22", "ssh", ""] {
+            assert!(
+                Config::from_args(&args(&["--console-ssh-port", bad]), &|_| None).is_err(),
+                "{bad}"
+            );
+        }
+        let mut c = Config::default();
+        assert!(c.apply_toml("console-ssh-port = \"22\"\n").is_err());
     }
 
     #[test]

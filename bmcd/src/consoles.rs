@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use redfin_console_protocol::{
-    console_path, is_token_shaped, Answer, Closed, ConsoleKind, Redeem, Target, MAX_LINE_BYTES,
+    console_path, is_token_shaped, Answer, AuthorizeSerial, Closed, ConsoleKind, Redeem, Request, Target,
+    MAX_LINE_BYTES,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -143,6 +144,11 @@ impl ConsoleService {
         self.config.max_sessions
     }
 
+    /// console-proxy's SSH serial console port, when configured.
+    pub fn ssh_port(&self) -> Option<u16> {
+        self.config.ssh_port
+    }
+
     /// The WebSocket URL of a system's console, without a token. `{host}` in
     /// the configured URL becomes the host the client reached bmcd by (its
     /// `Host` header), for an appliance whose address is not known in advance.
@@ -255,6 +261,137 @@ impl ConsoleService {
         }
     }
 
+    /// Whether one more session (of the token `hash`) on `system_id` stays
+    /// within the limits: sessions count per token, so the WebSockets of one
+    /// SPICE token count once. Call with `redeeming` held.
+    fn within_limits(&self, system_id: &str, hash: &[u8; 32]) -> Result<(), &'static str> {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.values().any(|o| &o.token_hash == hash) {
+            return Ok(());
+        }
+        let mut tokens_total: Vec<&[u8; 32]> = open.values().map(|o| &o.token_hash).collect();
+        tokens_total.sort();
+        tokens_total.dedup();
+        let mut tokens_here: Vec<&[u8; 32]> = open
+            .values()
+            .filter(|o| o.system_id == system_id)
+            .map(|o| &o.token_hash)
+            .collect();
+        tokens_here.sort();
+        tokens_here.dedup();
+        if tokens_here.len() >= self.config.max_sessions as usize {
+            return Err("too many console sessions on this system");
+        }
+        if tokens_total.len() >= self.config.max_sessions_total as usize {
+            return Err("too many console sessions on this BMC");
+        }
+        Ok(())
+    }
+
+    /// The audit entry of a failed SSH login, shaped like a failed Redfish
+    /// login's (user `-`, status 401).
+    fn audit_failed_login(&self, client: &str) {
+        self.logs.audit("-", client, "SSH", "serial console login", 401);
+    }
+
+    /// Answers an SSH serial console request of console-proxy: the login
+    /// (no system), or a session on a system, checked as the console token
+    /// action and its redeem are: the password (with lockout counting), the
+    /// privilege, the account's project, the system and its console, the
+    /// session limits. On a grant the session is registered as open; the
+    /// `Some` carries (session id, user, account id, system id).
+    async fn authorize_serial(&self, req: &AuthorizeSerial) -> (Answer, Option<(u64, String, i64, String)>) {
+        let refuse = |reason: &str| {
+            (
+                Answer::Refused {
+                    reason: reason.to_owned(),
+                },
+                None,
+            )
+        };
+        let principal = match self
+            .auth
+            .authenticate_password_at(None, &req.user, &req.password)
+            .await
+        {
+            Ok(p) => p,
+            Err(_) => {
+                self.audit_failed_login(&req.client);
+                return (Answer::LoginFailed, None);
+            }
+        };
+        let Some(system) = req.system.as_deref() else {
+            return (
+                Answer::Authenticated {
+                    user: principal.user_name,
+                },
+                None,
+            );
+        };
+        if principal.password_change_required {
+            return refuse("the account's password must be changed (through Redfish) first");
+        }
+        let required = crate::resources::consoles::CONSOLE_TOKEN_PRIVILEGE;
+        if !required.allows(principal.privileges_on_own_system()) {
+            return refuse("the account may not open consoles (ConfigureComponents is required)");
+        }
+        // A UUID (the system's Id) or a domain name.
+        let system_id = match self.hypervisor.system(system.to_owned()).await {
+            Ok(s) => Some(s.id),
+            Err(crate::model::HypervisorError::SystemNotFound(_)) => {
+                match self.hypervisor.system_id_by_name(system.to_owned()).await {
+                    Ok(id) => id,
+                    Err(_) => return refuse("the hypervisor is unavailable; try again"),
+                }
+            }
+            Err(_) => return refuse("the hypervisor is unavailable; try again"),
+        };
+        // Outside its project a member sees nothing: the same answer as for
+        // a system that does not exist.
+        let system_id = match (system_id, principal.project.as_deref()) {
+            (None, _) => None,
+            (Some(id), None) => Some(id),
+            (Some(id), Some(project)) => match crate::tenancy::owned_systems_in(&self.store, project).await {
+                Ok(owned) => owned.contains(&id).then_some(id),
+                Err(_) => return refuse("console service unavailable"),
+            },
+        };
+        let Some(system_id) = system_id else {
+            return refuse("no such system");
+        };
+        // Each SSH session counts as a token of its own.
+        let mut own = [0u8; 32];
+        if self.rng.fill(&mut own).is_err() {
+            return refuse("console service unavailable");
+        }
+        let _one_at_a_time = self.redeeming.lock().await;
+        if let Err(why) = self.within_limits(&system_id, &own) {
+            return refuse(why);
+        }
+        let target = match self.target(&system_id, ConsoleKind::Serial).await {
+            Ok(t) => t,
+            Err(why) => return refuse(why),
+        };
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        self.open.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            id,
+            OpenSession {
+                system_id: system_id.clone(),
+                token_hash: own,
+            },
+        );
+        let max = i64::try_from(self.config.session_max_s).unwrap_or(3600);
+        (
+            Answer::Granted {
+                session: id,
+                user: principal.user_name.clone(),
+                target,
+                deadline: now_unix() + max,
+            },
+            Some((id, principal.user_name, principal.account_id, system_id)),
+        )
+    }
+
     /// Redeems one request; on success the session is registered as open.
     async fn redeem(&self, req: &Redeem) -> (Answer, Option<(u64, String, i64)>) {
         let refuse = |reason: &str| {
@@ -270,27 +407,8 @@ impl ConsoleService {
         }
         let hash = token_hash(&req.token);
         let _one_at_a_time = self.redeeming.lock().await;
-        {
-            let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-            let token_in_use = open.values().any(|o| o.token_hash == hash);
-            if !token_in_use {
-                let mut tokens_total: Vec<&[u8; 32]> = open.values().map(|o| &o.token_hash).collect();
-                tokens_total.sort();
-                tokens_total.dedup();
-                let mut tokens_here: Vec<&[u8; 32]> = open
-                    .values()
-                    .filter(|o| o.system_id == req.system_id)
-                    .map(|o| &o.token_hash)
-                    .collect();
-                tokens_here.sort();
-                tokens_here.dedup();
-                if tokens_here.len() >= self.config.max_sessions as usize {
-                    return refuse("too many console sessions on this system");
-                }
-                if tokens_total.len() >= self.config.max_sessions_total as usize {
-                    return refuse("too many console sessions on this BMC");
-                }
-            }
+        if let Err(why) = self.within_limits(&req.system_id, &hash) {
+            return refuse(why);
         }
         let target = match self.target(&req.system_id, req.kind).await {
             Ok(t) => t,
@@ -373,16 +491,53 @@ impl ConsoleService {
         if !matches!(read, Ok(Ok(n)) if n > 0) {
             return;
         }
-        let (answer, granted, req) = match serde_json::from_slice::<Redeem>(&line) {
-            Ok(req) => {
+        // (session, user, account, system, client, what is opened)
+        let (answer, granted) = match Request::parse(&line) {
+            Ok(Request::Redeem(req)) => {
                 let (a, g) = self.redeem(&req).await;
-                (a, g, Some(req))
+                if let Answer::Refused { reason } = &a {
+                    tracing::info!(system_id = %req.system_id, client = %req.client, reason, "console token refused");
+                }
+                let kind = req.kind.redfish_name();
+                let g = g.map(|(id, user, account)| {
+                    (
+                        id,
+                        user,
+                        account,
+                        req.system_id,
+                        req.client,
+                        format!("{kind} console"),
+                    )
+                });
+                (a, g)
+            }
+            Ok(Request::AuthorizeSerial(req)) => {
+                let (a, g) = self.authorize_serial(&req).await;
+                match &a {
+                    Answer::Refused { reason } => {
+                        tracing::info!(user = %req.user, system = ?req.system, client = %req.client, reason, "SSH serial console refused")
+                    }
+                    Answer::LoginFailed => {
+                        tracing::info!(client = %req.client, "SSH serial console login failed")
+                    }
+                    _ => {}
+                }
+                let g = g.map(|(id, user, account, system)| {
+                    (
+                        id,
+                        user,
+                        account,
+                        system,
+                        req.client,
+                        "Serial console over SSH".to_owned(),
+                    )
+                });
+                (a, g)
             }
             Err(_) => (
                 Answer::Refused {
-                    reason: "bad redeem request".into(),
+                    reason: "bad console request".into(),
                 },
-                None,
                 None,
             ),
         };
@@ -391,18 +546,14 @@ impl ConsoleService {
         };
         out.push(b'\n');
         let written = reader.get_mut().write_all(&out).await;
-        if let (Answer::Refused { reason }, Some(req)) = (&answer, &req) {
-            tracing::info!(system_id = %req.system_id, client = %req.client, reason, "console token refused");
-        }
-        let (Some((id, user, account_id)), Some(req)) = (granted, req) else {
+        let Some((id, user, account_id, system_id, client, kind)) = granted else {
             return;
         };
-        let kind = req.kind.redfish_name();
         self.audit(
             &user,
-            &req.client,
-            &format!("opened {kind} console (session {id})"),
-            &req.system_id,
+            &client,
+            &format!("opened {kind} (session {id})"),
+            &system_id,
             "OK",
         );
         let mut reason = String::from("connection closed");
@@ -410,7 +561,7 @@ impl ConsoleService {
             // The session lives while console-proxy holds the line open.
             let deadline = match &answer {
                 Answer::Granted { deadline, .. } => *deadline,
-                Answer::Refused { .. } => now_unix(),
+                _ => now_unix(),
             };
             let mut rest = Vec::new();
             // read_until keeps what it read in `rest` when select! drops it.
@@ -446,9 +597,9 @@ impl ConsoleService {
             .remove(&id);
         self.audit(
             &user,
-            &req.client,
-            &format!("closed {kind} console (session {id}: {reason})"),
-            &req.system_id,
+            &client,
+            &format!("closed {kind} (session {id}: {reason})"),
+            &system_id,
             "OK",
         );
     }

@@ -37,8 +37,16 @@ pub enum Reach {
 
 /// The systems composed in `project`.
 pub async fn owned_systems(app: &App, project: &str) -> Result<HashSet<String>, RedfishError> {
-    Ok(app
-        .store
+    owned_systems_in(&app.store, project).await
+}
+
+/// [`owned_systems`] for a caller that holds the store, not the `App` (the
+/// console socket's SSH authorization).
+pub async fn owned_systems_in(
+    store: &crate::store::Store,
+    project: &str,
+) -> Result<HashSet<String>, RedfishError> {
+    Ok(store
         .composed_systems()
         .await?
         .into_iter()

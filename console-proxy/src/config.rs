@@ -23,6 +23,11 @@ pub struct Config {
     pub max_connections: usize,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub log: String,
+    /// The SSH serial console's listener; `None`: no SSH.
+    pub ssh_listen: Option<SocketAddr>,
+    /// The SSH host key (OpenSSH format); made (Ed25519, mode 0600) at the
+    /// first start with `ssh_listen`.
+    pub ssh_host_key: PathBuf,
 }
 
 impl Default for Config {
@@ -38,6 +43,8 @@ impl Default for Config {
             idle_timeout_s: 600,
             max_connections: 64,
             log: "info".to_owned(),
+            ssh_listen: None,
+            ssh_host_key: PathBuf::from("/var/lib/console-proxy/ssh_host_ed25519_key"),
         }
     }
 }
@@ -54,6 +61,10 @@ usage: console-proxy [OPTIONS]
   --idle-timeout-s N       close sessions idle for N seconds (default 600)
   --max-connections N      concurrent connections (default 64)
   --log LEVEL              error, warn, info, debug or trace (default info)
+  --ssh-listen ADDR:PORT   also serve the serial consoles over SSH (default: off);
+                           logins are checked by bmcd
+  --ssh-host-key PATH      the SSH host key, made at the first start (default
+                           /var/lib/console-proxy/ssh_host_ed25519_key)
   --help, --version";
 
 /// What the command line asks for.
@@ -80,7 +91,7 @@ impl Config {
             if matches!(flag, "--version" | "-V") {
                 return Ok(Command::Version);
             }
-            const WITH_VALUE: [&str; 10] = [
+            const WITH_VALUE: [&str; 12] = [
                 "--listen",
                 "--bmcd-socket",
                 "--libvirt-uri",
@@ -91,6 +102,8 @@ impl Config {
                 "--idle-timeout-s",
                 "--max-connections",
                 "--log",
+                "--ssh-listen",
+                "--ssh-host-key",
             ];
             if !WITH_VALUE.contains(&flag) {
                 return Err(format!("unknown argument '{flag}'"));
@@ -123,6 +136,19 @@ impl Config {
                     c.max_connections = usize::try_from(number(&value)?).map_err(|e| e.to_string())?
                 }
                 "--log" => c.log = value,
+                "--ssh-listen" => {
+                    c.ssh_listen = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("--ssh-listen: '{value}' is not ADDR:PORT"))?,
+                    )
+                }
+                "--ssh-host-key" => {
+                    if value.is_empty() {
+                        return Err("--ssh-host-key needs a path".into());
+                    }
+                    c.ssh_host_key = value.into()
+                }
                 other => return Err(format!("unknown argument '{other}'")),
             }
         }
@@ -179,5 +205,21 @@ mod tests {
             Err("--listen needs a value".to_owned())
         );
         assert_eq!(Config::from_args(&args(&["--help"])), Ok(Command::Help));
+        assert_eq!(Config::default().ssh_listen, None);
+    }
+
+    #[test]
+    fn ssh_flags() {
+        let Ok(Command::Run(c)) = Config::from_args(&args(&[
+            "--ssh-listen",
+            "0.0.0.0:2222",
+            "--ssh-host-key=/state/key",
+        ])) else {
+            panic!("parses")
+        };
+        assert_eq!(c.ssh_listen, Some(SocketAddr::from(([0, 0, 0, 0], 2222))));
+        assert_eq!(c.ssh_host_key, PathBuf::from("/state/key"));
+        assert!(Config::from_args(&args(&["--ssh-listen", "2222"])).is_err());
+        assert!(Config::from_args(&args(&["--ssh-host-key="])).is_err());
     }
 }

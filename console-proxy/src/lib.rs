@@ -8,7 +8,11 @@
 //! SPICE port, or to the domain's serial console through libvirt. Refusals
 //! arrive as a WebSocket close frame with code 1008 and the reason.
 //!
-//! console-proxy holds no state of its own and needs no access to bmcd's
+//! With `--ssh-listen` it also serves the serial consoles over SSH (see the
+//! `ssh` module): the password of each login is checked by bmcd, on the same
+//! socket.
+//!
+//! console-proxy holds no state of its own (but the SSH host key) and needs no access to bmcd's
 //! database: only to bmcd's console socket, the hypervisor's VNC/SPICE ports
 //! and, for serial consoles, a libvirt connection.
 
@@ -17,6 +21,7 @@ pub mod config;
 pub mod fuzzing;
 mod redeem;
 mod serial;
+mod ssh;
 mod web;
 
 use std::net::SocketAddr;
@@ -86,8 +91,11 @@ struct Shared {
 /// A started console-proxy.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The SSH serial console's listener, with `ssh_listen`.
+    pub ssh_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    ssh_task: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -95,6 +103,9 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        if let Some(t) = self.ssh_task {
+            let _ = t.await;
+        }
     }
 }
 
@@ -128,15 +139,40 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ssh = match config.ssh_listen {
+        Some(at) => {
+            let key = ssh::host_key(&config.ssh_host_key).await?;
+            let l = TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("SSH listen on {at}: {e}"))?;
+            let ssh_addr = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(addr = %ssh_addr, fingerprint = %key.fingerprint(russh::keys::HashAlg::Sha256), "SSH serial console listening");
+            Some((l, ssh_addr, key))
+        }
+        None => None,
+    };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         tls: tls.is_some(),
         shutdown: shutdown_rx.clone(),
         config,
     });
+    let (ssh_addr, ssh_task) = match ssh {
+        Some((l, a, key)) => (
+            Some(a),
+            Some(tokio::spawn(ssh::accept_loop(l, Arc::clone(&shared), key))),
+        ),
+        None => (None, None),
+    };
     let task = tokio::spawn(accept_loop(listener, tls, shared, shutdown_rx));
     tracing::info!(%addr, "console-proxy started");
-    Ok(Running { addr, shutdown, task })
+    Ok(Running {
+        addr,
+        ssh_addr,
+        shutdown,
+        task,
+        ssh_task,
+    })
 }
 
 async fn accept_loop(

@@ -71,6 +71,9 @@ fn main() -> ExitCode {
             }
         };
         println!("console-proxy ready on {}", running.addr);
+        if let Some(ssh) = running.ssh_addr {
+            println!("console-proxy SSH serial console on {ssh}");
+        }
         wait_for_signal().await;
         running.stop().await;
         ExitCode::SUCCESS

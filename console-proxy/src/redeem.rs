@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use redfin_console_protocol::{Answer, Closed, Redeem, MAX_LINE_BYTES};
+use redfin_console_protocol::{Answer, Closed, Redeem, Request, MAX_LINE_BYTES};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -41,12 +41,17 @@ impl Grant {
 
 /// Asks bmcd to redeem `req`. `Err` means bmcd could not be asked.
 pub async fn redeem(socket: &Path, req: &Redeem) -> Result<(Answer, Option<Grant>), String> {
+    ask(socket, &Request::Redeem(req.clone())).await
+}
+
+/// Sends one request to bmcd and reads its answer; a granted session's line
+/// comes back as the [`Grant`]. `Err` means bmcd could not be asked.
+pub async fn ask(socket: &Path, req: &Request) -> Result<(Answer, Option<Grant>), String> {
     let work = async {
         let mut stream = UnixStream::connect(socket)
             .await
             .map_err(|e| format!("cannot reach bmcd at {}: {e}", socket.display()))?;
-        let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
-        line.push(b'\n');
+        let line = req.to_line()?;
         stream.write_all(&line).await.map_err(|e| e.to_string())?;
         let mut answer = Vec::new();
         let mut reader = BufReader::new(&mut stream).take(MAX_LINE_BYTES as u64);

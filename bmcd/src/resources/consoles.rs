@@ -19,10 +19,14 @@ use crate::time::rfc3339;
 
 pub const CONSOLE_TOKEN_ACTION: &str = "Redfin.ConsoleToken";
 
+/// What minting a console token requires; the SSH serial console requires
+/// the same (`crate::consoles`).
+pub const CONSOLE_TOKEN_PRIVILEGE: Required = Required::CONFIGURE_COMPONENTS;
+
 pub fn routes() -> Vec<Route> {
     vec![route!(
         POST "/redfish/v1/Systems/{id}/Actions/Oem/Redfin.ConsoleToken",
-        Required::CONFIGURE_COMPONENTS,
+        CONSOLE_TOKEN_PRIVILEGE,
         post_console_token
     )]
 }
@@ -40,7 +44,7 @@ pub fn system_properties(req: &Request, s: &ComputerSystem) -> (Value, Value) {
         "MaxConcurrentSessions": max,
         "ConnectTypesSupported": ["KVMIP"],
     });
-    let serial = json!({
+    let mut serial = json!({
         "MaxConcurrentSessions": max,
         "WebSocket": {
             "ServiceEnabled": has_console(s, ConsoleKind::Serial),
@@ -48,6 +52,18 @@ pub fn system_properties(req: &Request, s: &ComputerSystem) -> (Value, Value) {
             "Interactive": true,
         },
     });
+    if let (Some(port), Some(obj)) = (consoles.ssh_port(), serial.as_object_mut()) {
+        // console-proxy's SSH listener: `ssh -p PORT user@bmc console SYSTEM`.
+        obj.insert(
+            "SSH".to_owned(),
+            json!({
+                "ServiceEnabled": has_console(s, ConsoleKind::Serial),
+                "Port": port,
+                "SharedWithManagerCLI": false,
+                "HotKeySequenceDisplay": "Press ~. to exit console",
+            }),
+        );
+    }
     (graphical, serial)
 }
 

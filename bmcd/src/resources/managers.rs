@@ -166,11 +166,16 @@ async fn get_system_manager(req: &Request) -> Result<Reply, RedfishError> {
         "FirmwareVersion": req.app.service.firmware_version,
         "PowerState": "On",
         // The system's serial console, through console-proxy's WebSocket
-        // (the system's SerialConsole.WebSocket); no SSH, Telnet or IPMI.
+        // (the system's SerialConsole.WebSocket) and, when console-proxy's SSH
+        // listener is configured (`console-ssh-port`), over SSH.
         "SerialConsole": {
             "ServiceEnabled": s.consoles.serial,
             "MaxConcurrentSessions": req.app.consoles.max_sessions(),
-            "ConnectTypesSupported": ["Oem"],
+            "ConnectTypesSupported": if req.app.consoles.ssh_port().is_some() {
+                json!(["SSH", "Oem"])
+            } else {
+                json!(["Oem"])
+            },
         },
         "Status": match reset {
             Some((_, true)) => json!({ "State": "Starting", "Health": "OK" }),

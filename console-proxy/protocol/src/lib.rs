@@ -9,6 +9,9 @@
 //! the connection closes, and writes the audit entry for the close then.
 //! Before closing, console-proxy may send one [`Closed`] line with the reason.
 //!
+//! The SSH serial console uses the same socket: console-proxy sends an
+//! [`AuthorizeSerial`] instead of a [`Redeem`] (see [`Request`]).
+//!
 //! The dependency goes one way: bmcd and console-proxy depend on this crate,
 //! never the reverse.
 
@@ -99,6 +102,67 @@ pub struct Redeem {
     pub client: String,
 }
 
+/// console-proxy -> bmcd: may this SSH user open the serial console of
+/// `system`? Sent as one line `{"request":"AuthorizeSerial",...}` (a
+/// [`Redeem`] line has no `request` member, so both parse unambiguously; see
+/// [`Request::parse`]).
+///
+/// bmcd checks the password with its own login rules (lockout counting, the
+/// audit log). Without `system` it answers [`Answer::Authenticated`] (the SSH
+/// login) and closes the line; with `system` it also checks the privilege
+/// the console token action requires and the account's project, resolves
+/// `system` (UUID or domain name) and answers like a [`Redeem`]: after
+/// [`Answer::Granted`] the line stays open while the session lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSerial {
+    pub user: String,
+    pub password: String,
+    pub system: Option<String>,
+    /// The SSH client's address, for the audit log.
+    pub client: String,
+}
+
+/// The requests of the console socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Redeem(Redeem),
+    AuthorizeSerial(AuthorizeSerial),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "request")]
+enum Tagged {
+    AuthorizeSerial(AuthorizeSerial),
+}
+
+impl Request {
+    /// Parses one request line (strictly: unknown members are refused).
+    pub fn parse(line: &[u8]) -> Result<Request, String> {
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        if value.get("request").is_some() {
+            match serde_json::from_value::<Tagged>(value).map_err(|e| e.to_string())? {
+                Tagged::AuthorizeSerial(a) => Ok(Request::AuthorizeSerial(a)),
+            }
+        } else {
+            serde_json::from_value::<Redeem>(value)
+                .map(Request::Redeem)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    /// The request as one line, with its newline.
+    pub fn to_line(&self) -> Result<Vec<u8>, String> {
+        let mut line = match self {
+            Request::Redeem(r) => serde_json::to_vec(r),
+            Request::AuthorizeSerial(a) => serde_json::to_vec(&Tagged::AuthorizeSerial(a.clone())),
+        }
+        .map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}
+
 /// Where the console's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type")]
@@ -123,8 +187,14 @@ pub enum Answer {
         deadline: i64,
     },
     /// The reason is shown to the client as the WebSocket close reason
-    /// (at most 123 bytes).
+    /// (at most 123 bytes), or on the SSH channel.
     Refused { reason: String },
+    /// The answer to an [`AuthorizeSerial`] without a system: the password
+    /// is right and the account may log in.
+    Authenticated { user: String },
+    /// The answer to an [`AuthorizeSerial`] whose user name or password is
+    /// wrong, or whose account is disabled or locked (one reason for all).
+    LoginFailed,
 }
 
 /// console-proxy -> bmcd, optional, just before closing a granted session.
@@ -177,5 +247,37 @@ mod tests {
             r#"{"token":"x","system_id":"s","kind":"KVMIP","client":"c","extra":1}"#
         )
         .is_err());
+    }
+
+    #[test]
+    fn requests_round_trip_and_redeem_lines_are_unchanged() {
+        let redeem = r#"{"token":"x","system_id":"s","kind":"Serial","client":"c"}"#;
+        let Ok(Request::Redeem(r)) = Request::parse(redeem.as_bytes()) else {
+            panic!("a redeem line")
+        };
+        assert_eq!(r.system_id, "s");
+        let line = Request::Redeem(r).to_line().expect("line");
+        assert_eq!(line, format!("{redeem}\n").into_bytes());
+        let a = Request::AuthorizeSerial(AuthorizeSerial {
+            user: "op".into(),
+            password: "pw".into(),
+            system: Some("vm1".into()),
+            client: "127.0.0.1".into(),
+        });
+        let line = a.to_line().expect("line");
+        let text = String::from_utf8(line.clone()).expect("utf8");
+        assert!(text.starts_with(r#"{"request":"AuthorizeSerial","#), "{text}");
+        assert_eq!(Request::parse(&line).expect("parses"), a);
+        for bad in [
+            r#"{"request":"AuthorizeSerial","user":"u","password":"p","system":null,"client":"c","x":1}"#,
+            r#"{"request":"Other","user":"u"}"#,
+            r#"{"request":"AuthorizeSerial","user":"u"}"#,
+            r#"{"token":"x","system_id":"s","kind":"Serial","client":"c","request":1}"#,
+            "[]",
+        ] {
+            assert!(Request::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let s = serde_json::to_string(&Answer::LoginFailed).expect("json");
+        assert_eq!(s, r#"{"result":"LoginFailed"}"#);
     }
 }
