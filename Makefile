@@ -45,7 +45,7 @@ fmt-check:
 	$(CARGO) fmt --all -- --check
 
 lint: deps
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 unit: deps clients
 	$(CARGO) test --locked --workspace

@@ -271,7 +271,6 @@ async fn new_systems_are_placed_by_labels_and_policy() {
     // test driver reads its node files afresh: the systems composed above are
     // gone.) With 150 % overcommit, small hands out 3 GiB, local 6 - 1 GiB,
     // big 24 - 0.5 GiB.
-    let mut config = config;
     config.composition.placement = bmcd::config::Placement::Binpack;
     config.composition.memory_overcommit_percent = 150;
     let bmc = TestBmc::start_with(config).await;

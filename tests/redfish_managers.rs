@@ -262,7 +262,7 @@ async fn chassis_power_and_temperatures_follow_the_system() {
             .expect("watts")
     };
     let on = admin.get(&format!("{chassis}/Power")).await.json;
-    assert_eq!(doms[0].running, true);
+    assert!(doms[0].running);
     let sensor = admin
         .get(&format!("{chassis}/Sensors/PowerConsumption"))
         .await
