@@ -74,6 +74,12 @@ pub fn system_of_uri(uri: &str) -> Option<&str> {
     }
 }
 
+/// A catalog entry (image, profile) is shared (made by an account of no
+/// project) or `project`'s own.
+fn shared_or_own(owner: Option<&str>, project: &str) -> bool {
+    owner.is_none_or(|o| o == project)
+}
+
 fn hidden(path: &str) -> RedfishError {
     RedfishError::no_such_uri(path)
 }
@@ -140,13 +146,13 @@ pub async fn check_route(
             .images()
             .await?
             .iter()
-            .any(|i| i.id == last && i.project.as_deref().is_none_or(|p| p == project)),
+            .any(|i| i.id == last && shared_or_own(i.project.as_deref(), project)),
         "/redfish/v1/Oem/Redfin/Profiles/{profile}" => app
             .store
             .profiles()
             .await?
             .iter()
-            .any(|p| p.id == last && p.project.as_deref().is_none_or(|q| q == project)),
+            .any(|p| p.id == last && shared_or_own(p.project.as_deref(), project)),
         t if t.starts_with("/redfish/v1/Storage/{pool}/Volumes/{volume}") => {
             let mut parts = path.trim_start_matches("/redfish/v1/Storage/").split('/');
             let pool = parts.next().unwrap_or_default();
@@ -205,7 +211,7 @@ pub async fn filter_collection(
                 .images()
                 .await?
                 .into_iter()
-                .filter(|i| i.project.as_deref().is_none_or(|p| p == project))
+                .filter(|i| shared_or_own(i.project.as_deref(), project))
                 .map(|i| i.id)
                 .collect();
             Box::new(move |uri| uri.rsplit('/').next().is_some_and(|id| ids.contains(id)))
@@ -216,7 +222,7 @@ pub async fn filter_collection(
                 .profiles()
                 .await?
                 .into_iter()
-                .filter(|p| p.project.as_deref().is_none_or(|q| q == project))
+                .filter(|p| shared_or_own(p.project.as_deref(), project))
                 .map(|p| p.id)
                 .collect();
             Box::new(move |uri| uri.rsplit('/').next().is_some_and(|id| ids.contains(id)))

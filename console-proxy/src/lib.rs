@@ -179,32 +179,16 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections; refused");
-            continue;
-        };
+    let max = shared.config.max_connections;
+    serve_bounded(listener, max, shutdown, "WebSocket", move |tcp, peer, slot| {
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         // The slot is held by the connection and, after an upgrade, by its
         // WebSocket session, until both are over.
         let slot = Arc::new(slot);
-        connections.spawn(async move {
+        async move {
             let _ = tcp.set_nodelay(true);
             match tls {
                 None => serve(TokioIo::new(tcp), shared, peer, slot).await,
@@ -213,10 +197,47 @@ async fn accept_loop(
                     _ => tracing::debug!(%peer, "TLS handshake failed"),
                 },
             }
-        });
+        }
+    })
+    .await;
+}
+
+/// Accepts connections until `shutdown`, at most `max` at a time (one over
+/// is closed at once), each run by `handle` on its own task with its slot;
+/// at shutdown, waits up to 5 s for them to end (sessions see the signal and
+/// close themselves), then aborts the rest. Shared by the WebSocket and SSH
+/// listeners.
+pub(crate) async fn serve_bounded<F, Fut>(
+    listener: TcpListener,
+    max: usize,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    mut handle: F,
+) where
+    F: FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = what, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(%peer, listener = what, "too many connections; refused");
+            continue;
+        };
+        connections.spawn(handle(tcp, peer, slot));
         while connections.try_join_next().is_some() {}
     }
-    // Sessions see the shutdown signal and close themselves.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while connections.join_next().await.is_some() {}
     })

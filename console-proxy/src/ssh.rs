@@ -27,7 +27,7 @@ use russh::keys::PrivateKey;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
 
 use crate::{redeem, serial, Shared};
 
@@ -110,39 +110,12 @@ fn server_config(key: PrivateKey) -> russh::server::Config {
 /// Serves SSH on `listener` until the proxy stops.
 pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, key: PrivateKey) {
     let config = Arc::new(server_config(key));
-    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
-    let mut shutdown = shared.shutdown.clone();
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "SSH accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many SSH connections; refused");
-            continue;
-        };
-        connections.spawn(connection(
-            tcp,
-            peer,
-            Arc::clone(&shared),
-            Arc::clone(&config),
-            slot,
-        ));
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while connections.join_next().await.is_some() {}
+    let max = shared.config.max_connections;
+    let shutdown = shared.shutdown.clone();
+    crate::serve_bounded(listener, max, shutdown, "SSH", move |tcp, peer, slot| {
+        connection(tcp, peer, Arc::clone(&shared), Arc::clone(&config), slot)
     })
     .await;
-    connections.abort_all();
 }
 
 async fn connection(
