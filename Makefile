@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8443
 LIBVIRT_URI ?= test:///default
 RUN_STATE ?= target/run-state
 
-.PHONY: clients all deps build release run run-reset test fmt-check lint unit conformance e2e clean image qemu-test reliability
+.PHONY: clients all deps build release release-lean run run-reset test fmt-check lint unit conformance e2e clean image qemu-test reliability
 
 all: build
 
@@ -32,6 +32,14 @@ RELEASE_CFLAGS ?= -fno-asynchronous-unwind-tables -fno-unwind-tables
 release: deps
 	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release -p bmcd -p console-proxy
 
+# bmcd without the libvirt-library feature (no libvirt.so; it speaks libvirt's RPC protocol to a
+# daemon itself), same flags, as target/release/bmcd-lean. The default target/release/bmcd is
+# built again afterwards (cargo keeps both artifacts, so that build only relinks).
+release-lean: deps
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release -p bmcd --no-default-features --features webui
+	cp target/release/bmcd target/release/bmcd-lean
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" CFLAGS="$(RELEASE_CFLAGS)" $(CARGO) build --locked --release -p bmcd -p console-proxy
+
 run: release
 	@mkdir -p $(RUN_STATE)
 	@if [ ! -e $(RUN_STATE)/bmcd.sqlite3 ]; then echo "First start: bmcd prints the admin password once, below."; \
@@ -46,6 +54,7 @@ fmt-check:
 
 lint: deps
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked -p bmcd --no-default-features --features webui --all-targets -- -D warnings
 
 unit: deps clients
 	$(CARGO) test --locked --workspace
@@ -58,11 +67,16 @@ clients:
 conformance: build
 	./tests/conformance/run.sh
 
-# make bench        bmcd against sushy-tools on 127.0.0.1 (about 15 minutes); rewrites the
-#                   generated part of docs/performance.md and bench/results/
+# make bench        bmcd (target/release/bmcd-lean) against sushy-tools on 127.0.0.1 (about 15
+#                   minutes), both clients of one private libvirtd (needs root) that hosts the
+#                   test driver; target/release/bmcd (with libvirt.so) on the in-process
+#                   test:///default as a reference row. Rewrites the generated part of
+#                   docs/performance.md and bench/results/
 # make bench-smoke  the same phases, a few seconds each (under 2 minutes); checks only that every
-#                   phase ran and gave numbers. Uses the debug binary unless BENCH_BMCD is set.
+#                   phase ran and gave numbers. Uses the debug binary for both unless BENCH_BMCD
+#                   (and BENCH_BMCD_LIBRARY, the reference) are set.
 BENCH_BMCD ?= target/debug/bmcd
+BENCH_BMCD_LIBRARY ?= target/debug/bmcd
 
 .PHONY: bench bench-smoke fuzz fuzz-smoke
 
@@ -76,12 +90,12 @@ fuzz-smoke:
 fuzz:
 	./scripts/fuzz.sh long
 
-bench: release
-	python3 bench/run.py --mode full --publish
+bench: release release-lean
+	python3 bench/run.py --mode full --publish --bmcd target/release/bmcd-lean --bmcd-library target/release/bmcd
 
 bench-smoke:
 	$(CARGO) build --locked
-	python3 bench/run.py --mode smoke --bmcd $(BENCH_BMCD)
+	python3 bench/run.py --mode smoke --bmcd $(BENCH_BMCD) --bmcd-library $(BENCH_BMCD_LIBRARY)
 
 # make reliability  the load test (200 keep-alive TLS clients for RELIABILITY_LOAD_SECONDS, 60 by
 #                   default: zero errors, flat memory) and the fault tests (libvirtd killed,

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark bmcd against the reference emulator sushy-tools (stdlib only; drives `wrk`).
 
-    python3 bench/run.py [--mode full|smoke] [--out DIR] [--publish] [--no-sushy]
+    python3 bench/run.py [--mode full|smoke] [--out DIR] [--bmcd PATH] [--bmcd-library PATH]
+                         [--publish] [--no-sushy]
 
-`make bench` runs `--mode full --publish`, `make bench-smoke` runs `--mode smoke`.
+`make bench` runs `--mode full --publish --bmcd target/release/bmcd-lean --bmcd-library
+target/release/bmcd`, `make bench-smoke` runs `--mode smoke` on the debug binary.
 
-Everything runs on 127.0.0.1 and is bounded in time and count. The script starts
-target/release/bmcd (HTTPS, Basic auth) and sushy-emulator (from a venv in target/bench-venv,
-installed from bench/requirements-sushy.txt if missing) against libvirt's test driver with
-generated node files, measures each phase, stops every process it started, and writes
+Everything runs on 127.0.0.1 and is bounded in time and count. The script starts one private
+libvirtd (tests/e2e/libvirtd.sh, needs root) that hosts libvirt's test driver, then bmcd
+(--bmcd, HTTPS, Basic auth) and sushy-emulator (from a venv in target/bench-venv, installed
+from bench/requirements-sushy.txt if missing), both as clients of that daemon
+(test+unix:///ABS/node-N.xml?socket=... with generated node files, and
+test+unix:///default?socket=...). It measures each phase, records libvirtd's own memory
+apart (counted for neither), records the idle RSS of --bmcd-library on the in-process
+test:///default as a reference, stops every process it started (libvirtd too), and writes
 results.json, report.md and scale.svg into the output folder (default
 target/bench/MODE-TIMESTAMP). With --publish it also copies scale.svg and results.json into
 bench/results/ and replaces the generated part of docs/performance.md.
@@ -37,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -60,6 +67,8 @@ MODES = {
 }
 ROOT_PATH = '/redfish/v1'
 DEFAULT_URI = 'test:///default'  # libvirt's built-in node: one domain, shared by every connection
+DEFAULT_NODE = '/default'  # the same node in the daemon: test+unix:///default?socket=...
+DEFAULT_LIBRARY_BMCD = os.path.join(ROOT, 'target', 'release', 'bmcd')
 DEFAULT_UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f'  # its domain "test"
 COLL_PATH = '/redfish/v1/Systems'
 ADMIN = 'admin'
@@ -68,6 +77,13 @@ VENV = os.environ.get('BENCH_VENV') or os.path.join(ROOT, 'target', 'bench-venv'
 REQUIREMENTS = os.path.join(HERE, 'requirements-sushy.txt')
 QUIET_PCT = 10      # host CPU busy (all CPUs) below which the host counts as quiet
 OTHER_MAX_PCT = 10  # a wrk run during which other processes took more is redone (full mode)
+LIBVIRTD_SH = os.path.join(ROOT, 'tests', 'e2e', 'libvirtd.sh')
+# libvirtd's QEMU capabilities cache, kept between runs: with it the daemon starts in ~0.2 s,
+# without it it probes QEMU first (~8 s). Copied into each run's daemon folder.
+LIBVIRTD_CACHE = os.path.join(ROOT, 'target', 'bench', 'libvirtd-cache')
+LIBVIRTD_TIMEOUT_S = 90  # bounds libvirtd.sh start and stop (it gives up after 30 s + 20 s itself)
+# Folders the private libvirtd sees as its own copies (its mount namespace): no node file there.
+LIBVIRTD_PRIVATE = ('/run', '/var/lib', '/var/cache', '/var/log', '/etc')
 GEN_BEGIN = '<!-- bench:generated:begin (bench/run.py --publish rewrites this part) -->'
 GEN_END = '<!-- bench:generated:end -->'
 
@@ -123,6 +139,15 @@ def proc_status(pid):
     return out
 
 
+def libvirt_mapped(pid):
+    """Has the process mapped libvirt.so (None when its maps cannot be read)?"""
+    try:
+        with open('/proc/%d/maps' % pid) as f:
+            return any('/libvirt.so' in line for line in f)
+    except OSError:
+        return None
+
+
 def proc_cpu_s(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -171,10 +196,10 @@ class PhaseFailed(Exception):
 class Service:
     """One bmcd or sushy-emulator process that this script started (and will stop)."""
 
-    def __init__(self, kind, proto, node_file, work, bmcd_bin=None, password=None,
+    def __init__(self, kind, proto, uri, work, bmcd_bin=None, password=None,
                  cert=None, state_dir=None):
         self.kind, self.proto = kind, proto
-        self.node_file, self.work = node_file, work
+        self.uri, self.work = uri, work
         self.bmcd_bin, self.password = bmcd_bin, password
         self.cert, self.state_dir = cert, state_dir
         self.proc = None
@@ -191,7 +216,7 @@ class Service:
         return {'bmcd': 'bmcd', 'sushy': 'sushy-tools'}[self.kind] + ' ' + self.proto.upper()
 
     def command(self, port):
-        uri = self.node_file if '://' in self.node_file else 'test://' + self.node_file
+        uri = self.uri
         if self.kind == 'bmcd':
             return [self.bmcd_bin, '--listen', '127.0.0.1:%d' % port, '--libvirt-uri', uri,
                     '--state-dir', self.state_dir]
@@ -304,6 +329,116 @@ class Service:
             c.close()
 
 
+class Libvirtd:
+    """The run's one private libvirtd (tests/e2e/libvirtd.sh, in its own mount namespace). It
+    hosts libvirt's test driver, and bmcd and sushy-tools are both its clients, as with
+    qemu:///system in production."""
+
+    def __init__(self, folder):
+        self.dir = folder
+        self.sock = os.path.join(folder, 'run', 'libvirt', 'libvirt-sock')
+        self.pid = None
+        self.started = False
+        self.checked = set()
+
+    def script(self, cmd):
+        return subprocess.run(['bash', LIBVIRTD_SH, cmd, self.dir], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=LIBVIRTD_TIMEOUT_S)
+
+    def start(self):
+        """Start it (bounded: fails, never hangs); returns the seconds libvirtd.sh took. A
+        daemon left in the folder by an earlier run is stopped first (start would reuse it)."""
+        if os.geteuid() != 0:
+            raise PhaseFailed('the private libvirtd (tests/e2e/libvirtd.sh) needs root')
+        for tool in ('libvirtd', 'virtlogd', 'virsh', 'unshare', 'taskset', 'flock'):
+            if not shutil.which(tool):
+                raise PhaseFailed('%s not found; the private libvirtd needs it '
+                                  '(scripts/install-deps.sh installs libvirt)' % tool)
+        if len(self.sock.encode()) > 107:
+            raise PhaseFailed('libvirtd socket path too long for a UNIX socket (%d bytes): %s; '
+                              'use a shorter --out' % (len(self.sock.encode()), self.sock))
+        if os.path.isdir(self.dir):
+            self.stop_stale()
+        os.makedirs(self.dir, exist_ok=True)
+        if os.path.isdir(LIBVIRTD_CACHE):
+            shutil.copytree(LIBVIRTD_CACHE, os.path.join(self.dir, 'varcache'), dirs_exist_ok=True)
+        self.started = True  # from here on stop() cleans up, whatever happens
+        t0 = time.monotonic()
+        try:
+            p = self.script('start')
+        except subprocess.TimeoutExpired:
+            raise PhaseFailed('private libvirtd: tests/e2e/libvirtd.sh start %s gave no answer '
+                              'within %d s' % (self.dir, LIBVIRTD_TIMEOUT_S))
+        secs = time.monotonic() - t0
+        with open(os.path.join(self.dir, 'libvirtd-sh-start.log'), 'w') as f:
+            f.write(p.stdout + p.stderr)
+        if p.returncode != 0 or 'LIBVIRT_URI=' not in p.stdout:
+            raise PhaseFailed('private libvirtd did not start (tests/e2e/libvirtd.sh start %s, exit '
+                              '%s); its log: %s/varlog/libvirt/libvirtd.log\n%s'
+                              % (self.dir, p.returncode, self.dir, p.stderr.strip()[-2000:]))
+        try:
+            with open(os.path.join(self.dir, 'run', 'libvirtd.pid')) as f:
+                self.pid = int(f.read().strip())
+        except (OSError, ValueError) as exc:
+            raise PhaseFailed('private libvirtd: no pid file: %s' % exc)
+        if not proc_status(self.pid):
+            raise PhaseFailed('private libvirtd: pid %d from its pid file is gone' % self.pid)
+        # libvirtd.sh pins the daemons to one CPU (for its QEMU capabilities cache, which the
+        # test driver does not use); unpinned, the daemon runs as a production one does.
+        pin_threads(self.pid, set(range(os.cpu_count() or 1)))
+        if not os.path.isdir(LIBVIRTD_CACHE):
+            tmp = LIBVIRTD_CACHE + '.tmp-%d' % os.getpid()
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(os.path.join(self.dir, 'varcache'), tmp)
+            try:
+                os.rename(tmp, LIBVIRTD_CACHE)
+            except OSError:  # another run made it meanwhile
+                shutil.rmtree(tmp, ignore_errors=True)
+        return secs
+
+    def stop_stale(self):
+        """Stop a daemon that an earlier, killed run left in this folder (no-op if none)."""
+        try:
+            self.script('stop')
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+    def stop(self):
+        """Stop the daemon (and virtlogd); True when libvirtd.sh says every process is gone."""
+        if not self.started:
+            return True
+        self.started = False
+        try:
+            p = self.script('stop')
+            ok, detail = p.returncode == 0, p.stderr.strip()[-1000:]
+        except (OSError, subprocess.SubprocessError) as exc:
+            ok, detail = False, str(exc)
+        if not ok:
+            log('could not stop the private libvirtd in %s (%s); try: bash tests/e2e/libvirtd.sh '
+                'stop %s' % (self.dir, detail, self.dir))
+        return ok
+
+    def node_uri(self, path):
+        """test+unix:// URI of a node file (or DEFAULT_NODE) in the daemon, after checking that
+        the daemon can read it."""
+        if path != DEFAULT_NODE and path not in self.checked:
+            if not os.path.isabs(path):
+                raise PhaseFailed('node file path %s is not absolute' % path)
+            real = os.path.realpath(path)
+            for d in LIBVIRTD_PRIVATE:
+                if real == d or real.startswith(d + '/'):
+                    raise PhaseFailed('node file %s is under %s, which the private libvirtd sees as '
+                                      'its own copy; use an --out outside %s'
+                                      % (path, d, ', '.join(LIBVIRTD_PRIVATE)))
+            # the file as the daemon sees it, through its mount namespace
+            if not os.access('/proc/%d/root%s' % (self.pid, real), os.R_OK):
+                raise PhaseFailed('the private libvirtd (pid %d) cannot read node file %s'
+                                  % (self.pid, path))
+            self.checked.add(path)
+        q = urllib.parse.quote
+        return 'test+unix://%s?socket=%s' % (q(path, safe='/'), q(self.sock, safe='/'))
+
+
 # --------------------------------------------------------------------------------------------
 # measurements
 
@@ -341,8 +476,9 @@ def pin_threads(pid, cpus):
 
 
 def run_wrk(svc, path, conns, duration, threads=2, extra_headers=(), wrk_cpu=None, outdir=None,
-            tag='', timeout_s=5):
-    """One wrk run; returns its numbers and the server's CPU time and peak RSS meanwhile."""
+            tag='', timeout_s=5, daemon_pid=None):
+    """One wrk run; returns its numbers and the server's CPU time and peak RSS meanwhile (and
+    those of the libvirtd at daemon_pid, which serves the server)."""
     threads = min(threads, conns)
     cmd = ['wrk', '-t%d' % threads, '-c%d' % conns, '-d%ds' % duration, '--latency',
            '--timeout', '%ds' % timeout_s, '-H', 'Accept: application/json']
@@ -358,15 +494,21 @@ def run_wrk(svc, path, conns, duration, threads=2, extra_headers=(), wrk_cpu=Non
     preexec = (lambda: os.sched_setaffinity(0, wrk_cpu)) if wrk_cpu else None
     sampler = RssSampler(svc.pid)
     sampler.start()
+    dsampler = RssSampler(daemon_pid) if daemon_pid else None
+    if dsampler:
+        dsampler.start()
+    dcpu0 = proc_cpu_s(daemon_pid) if daemon_pid else None
     cpu0, busy0 = proc_cpu_s(svc.pid), host_busy_s()
     ch0, me0, t0 = rusage_s(resource.RUSAGE_CHILDREN), rusage_s(resource.RUSAGE_SELF), time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=preexec,
                           timeout=duration + timeout_s + 60)
     wall = time.monotonic() - t0
     cpu1, busy1 = proc_cpu_s(svc.pid), host_busy_s()
+    dcpu1 = proc_cpu_s(daemon_pid) if daemon_pid else None
     wrk_cpu_s = rusage_s(resource.RUSAGE_CHILDREN) - ch0
     me_s = rusage_s(resource.RUSAGE_SELF) - me0
     peak = sampler.finish()
+    dpeak = dsampler.finish() if dsampler else None
     out = proc.stdout
     if outdir:
         with open(os.path.join(outdir, 'wrk-%s.txt' % tag), 'w') as f:
@@ -389,7 +531,14 @@ def run_wrk(svc, path, conns, duration, threads=2, extra_headers=(), wrk_cpu=Non
     else:
         r['server_cpu_ms_per_req'] = None
     r['wrk_cpu_s'] = wrk_cpu_s
-    other = (busy1 - busy0) - (r['server_cpu_s'] or 0) - wrk_cpu_s - me_s
+    r['daemon_cpu_s'] = None if dcpu0 is None or dcpu1 is None else dcpu1 - dcpu0
+    if r['daemon_cpu_s'] is not None and r['requests']:
+        r['daemon_cpu_ms_per_req'] = r['daemon_cpu_s'] * 1e3 / r['requests']
+    else:
+        r['daemon_cpu_ms_per_req'] = None
+    r['daemon_peak_rss_kib'] = dpeak
+    other = ((busy1 - busy0) - (r['server_cpu_s'] or 0) - (r['daemon_cpu_s'] or 0) - wrk_cpu_s
+             - me_s)
     r['other_cpu_pct'] = max(0.0, 100 * other / (wall * (os.cpu_count() or 1)))
     r['peak_rss_kib'] = peak
     if proc.returncode != 0 or not r['rps'] or not r['requests'] or r['p50_ms'] is None:
@@ -422,9 +571,11 @@ def wait_server_idle(pid, max_s=120):
 
 def summarize(runs):
     keys = ('rps', 'p50_ms', 'p75_ms', 'p90_ms', 'p99_ms', 'server_cpu_ms_per_req',
-            'other_cpu_pct')
+            'other_cpu_pct', 'daemon_cpu_ms_per_req')
     s = {k: med([r.get(k) for r in runs]) for k in keys}
     s['peak_rss_kib'] = max(r['peak_rss_kib'] for r in runs)
+    s['daemon_peak_rss_kib'] = max([r['daemon_peak_rss_kib'] for r in runs
+                                    if r.get('daemon_peak_rss_kib')] or [None])
     s['requests'] = sum(r['requests'] for r in runs)
     s['socket_errors'] = sum(r['socket_errors'] for r in runs)
     s['cmd'] = runs[0]['cmd']
@@ -489,12 +640,19 @@ class Bench:
             self.out = os.path.abspath(args.out)
         elif args.mode == 'smoke':  # one folder, replaced on each run (make test runs it)
             self.out = os.path.join(ROOT, 'target', 'bench', 'smoke')
+            # a daemon left by a killed earlier run lives in this folder: stop it first
+            Libvirtd(os.path.join(self.out, 'libvirtd')).stop_stale()
             shutil.rmtree(self.out, ignore_errors=True)
         else:
             self.out = os.path.join(ROOT, 'target', 'bench', 'full-' + time.strftime('%Y%m%d-%H%M%S'))
         self.work = os.path.join(self.out, 'work')
         os.makedirs(self.work, exist_ok=True)
         self.bmcd_bin = os.path.abspath(args.bmcd)
+        # The reference build (links libvirt.so, hosts test:///default in-process): required
+        # when named, measured when the default path exists, else left out.
+        self.bmcd_library = os.path.abspath(args.bmcd_library or DEFAULT_LIBRARY_BMCD)
+        self.library_required = bool(args.bmcd_library)
+        self.daemon = Libvirtd(os.path.join(self.out, 'libvirtd'))
         self.password = 'bench-' + secrets.token_hex(8)
         self.live = []
         self.phases = []
@@ -528,6 +686,11 @@ class Bench:
         while self.live:
             self.live.pop().stop()
 
+    def close(self):
+        """Stop every service, then the daemon; True when the daemon stopped cleanly."""
+        self.stop_all()
+        return self.daemon.stop()
+
     def node(self, n):
         path = os.path.join(self.work, 'node-%d.xml' % n)
         if not os.path.exists(path):
@@ -541,11 +704,12 @@ class Bench:
         return d
 
     def bmcd(self, n, state):
-        return self.service('bmcd', 'https', self.node(n), self.work, bmcd_bin=self.bmcd_bin,
-                            password=self.password, state_dir=state)
+        return self.service('bmcd', 'https', self.daemon.node_uri(self.node(n)), self.work,
+                            bmcd_bin=self.bmcd_bin, password=self.password, state_dir=state)
 
     def sushy_svc(self, n, proto):
-        return self.service('sushy', proto, self.node(n), self.work, cert=self.cert)
+        return self.service('sushy', proto, self.daemon.node_uri(self.node(n)), self.work,
+                            cert=self.cert)
 
     def targets(self, n):
         """Fresh (not started) services for an n-domain node: bmcd first."""
@@ -580,7 +744,8 @@ class Bench:
             wait_server_idle(svc.pid)
             if self.p['redo']:
                 self.wait_quiet(120)
-            r = run_wrk(svc, path, conns, duration, outdir=self.work, tag=tag, **kw)
+            r = run_wrk(svc, path, conns, duration, outdir=self.work, tag=tag,
+                        daemon_pid=self.daemon.pid, **kw)
             r['attempt'] = attempt + 1
             if best is None or r['other_cpu_pct'] < best['other_cpu_pct']:
                 best = r
@@ -614,6 +779,7 @@ class Bench:
             'python': platform.python_version(),
             'wrk': (sh_out(['wrk', '-v']) or '').splitlines()[0:1],
             'libvirt': sh_out(['pkg-config', '--modversion', 'libvirt']),
+            'libvirtd': sh_out(['libvirtd', '--version']),
             'bmcd': sh_out([self.bmcd_bin, '--version']), 'bmcd_path': self.bmcd_bin,
             'loadavg_start': open('/proc/loadavg').read().split()[:3],
             'git_commit': sh_out(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD']),
@@ -623,8 +789,9 @@ class Bench:
         if not shutil.which('wrk'):
             raise PhaseFailed('wrk not found (apt-get install wrk)')
         if not os.access(self.bmcd_bin, os.X_OK):
-            raise PhaseFailed('%s missing: build it first (make release, or make build for '
-                              'target/debug/bmcd)' % self.bmcd_bin)
+            raise PhaseFailed('%s missing: build it first (make release-lean for '
+                              'target/release/bmcd-lean, make release for target/release/bmcd, '
+                              'make build for target/debug/bmcd)' % self.bmcd_bin)
         if self.p['quiet_wait']:
             busy = self.wait_quiet(self.p['quiet_wait'])
         else:
@@ -633,6 +800,55 @@ class Bench:
             busy = 100 * (host_busy_s() - b0) / (os.cpu_count() or 1)
         self.R['machine']['busy_pct_before'] = round(busy, 1)
         log('machine: %s' % json.dumps(self.R['machine']))
+
+    def ph_libvirtd(self):
+        """Start the run's private libvirtd; its idle RSS (before any client)."""
+        secs = self.daemon.start()
+        time.sleep(1)
+        D = {'dir': self.daemon.dir, 'socket': self.daemon.sock, 'pid': self.daemon.pid,
+             'start_s': round(secs, 2), 'rss_idle': proc_status(self.daemon.pid),
+             'uri_example': self.daemon.node_uri(self.node(10)),
+             'uri_default': self.daemon.node_uri(DEFAULT_NODE)}
+        try:
+            with open(os.path.join(self.daemon.dir, 'run', 'virtlogd.pid')) as f:
+                D['virtlogd_rss_idle'] = proc_status(int(f.read().strip()))
+        except (OSError, ValueError):
+            pass
+        self.R['libvirtd'] = D
+        log('libvirtd: up in %.1f s, pid %d, RSS idle %s KiB (RssAnon %s); servers use %s'
+            % (secs, self.daemon.pid, D['rss_idle'].get('VmRSS'), D['rss_idle'].get('RssAnon'),
+               D['uri_example']))
+
+    def ph_libvirtd_stop(self):
+        D = self.R.setdefault('libvirtd', {})
+        if self.daemon.pid:
+            D['rss_end'] = proc_status(self.daemon.pid)  # VmHWM: the daemon's peak over the run
+        if not self.daemon.stop():
+            raise PhaseFailed('the private libvirtd in %s did not stop' % self.daemon.dir)
+        if self.daemon.pid and proc_status(self.daemon.pid).get('VmRSS'):
+            raise PhaseFailed('libvirtd pid %d still runs after libvirtd.sh stop' % self.daemon.pid)
+
+    def ph_reference(self):
+        """The library build (links libvirt.so) on the in-process test:///default: its idle RSS,
+        for comparison with bmcd as a client of the daemon."""
+        if not os.access(self.bmcd_library, os.X_OK):
+            raise PhaseFailed('%s missing (make release builds target/release/bmcd)' % self.bmcd_library)
+        b = self.service('bmcd', 'https', DEFAULT_URI, self.work, bmcd_bin=self.bmcd_library,
+                         password=self.password, state_dir=self.state_dir('reference'))
+        up = b.start()
+        time.sleep(1)
+        ref = {'bmcd_path': self.bmcd_library, 'uri': DEFAULT_URI, 'startup_ms': up * 1e3,
+               'rss_idle': proc_status(b.pid), 'libvirt_so_mapped': libvirt_mapped(b.pid),
+               'bytes': os.path.getsize(self.bmcd_library),
+               'version': sh_out([self.bmcd_library, '--version'])}
+        if b.get_json(COLL_PATH).get('Members@odata.count') != 1:
+            raise PhaseFailed('%s on %s does not list the one domain' % (self.bmcd_library, DEFAULT_URI))
+        b.stop()
+        self.R['reference'] = ref
+        log('reference: %s on in-process %s: RSS idle %s KiB (RssAnon %s, RssFile %s), libvirt.so '
+            'mapped: %s' % (os.path.relpath(self.bmcd_library, ROOT), DEFAULT_URI,
+                            ref['rss_idle'].get('VmRSS'), ref['rss_idle'].get('RssAnon'),
+                            ref['rss_idle'].get('RssFile'), ref['libvirt_so_mapped']))
 
     def ph_sushy_install(self):
         py = os.path.join(VENV, 'bin', 'python')
@@ -724,7 +940,7 @@ class Bench:
             r = {'label': svc.label, 'protocol': svc.proto.upper(),
                  'auth': 'Basic' if svc.auth else 'none', 'keepalive': svc.keepalive(),
                  'tls': svc.tls_version(),
-                 'rss_idle': proc_status(svc.pid)}
+                 'rss_idle': proc_status(svc.pid), 'libvirt_so_mapped': libvirt_mapped(svc.pid)}
             sysj = svc.get_json(sys_path)
             svc.get_json(COLL_PATH)
             reset_path = sysj['Actions']['#ComputerSystem.Reset']['target']
@@ -787,15 +1003,17 @@ class Bench:
                 log('%-18s GET system, server on CPU 1, wrk on CPU 0: %.1f req/s'
                     % (svc.label, res['pinned'][key]['rps']))
             svc.stop()
-        # (c) both on test:///default. Its node lives in libvirtd's memory, shared by every
-        # connection, so opening one costs nothing, unlike a node file, which the test driver
-        # parses again on each open (sushy-tools opens a connection per libvirt call).
+        # (c) both on test:///default (in the daemon: test+unix:///default?socket=...). Its node
+        # lives in libvirtd's memory, shared by every connection, so opening one parses nothing,
+        # unlike a node file, which the test driver parses again on each open (sushy-tools
+        # opens a connection per libvirt call).
         res['default'] = {}
         sys_d = '/redfish/v1/Systems/' + DEFAULT_UUID
-        svcs = [self.service('bmcd', 'https', DEFAULT_URI, self.work, bmcd_bin=self.bmcd_bin,
+        duri = self.daemon.node_uri(DEFAULT_NODE)
+        svcs = [self.service('bmcd', 'https', duri, self.work, bmcd_bin=self.bmcd_bin,
                              password=self.password, state_dir=self.state_dir('bmcd-default'))]
         if self.sushy:
-            svcs += [self.service('sushy', proto, DEFAULT_URI, self.work, cert=self.cert)
+            svcs += [self.service('sushy', proto, duri, self.work, cert=self.cert)
                      for proto in ('http', 'https')]
         for svc in svcs:
             key = svc.kind if svc.kind == 'bmcd' else 'sushy-' + svc.proto
@@ -872,19 +1090,26 @@ class Bench:
     def run(self):
         t0 = time.monotonic()
         ok = self.phase('machine', self.ph_machine)
+        ok = ok and self.phase('libvirtd', self.ph_libvirtd)
         if ok and not self.args.no_sushy:
             # In smoke mode sushy-tools is optional (it needs PyPI); in full mode it is required.
             self.phase('sushy-tools install', self.ph_sushy_install, required=self.args.mode == 'full')
         if ok:
             self.phase('sizes', self.ph_sizes)
+            if self.library_required or os.path.exists(self.bmcd_library):
+                self.phase('reference', self.ph_reference)
             self.phase('startup', self.ph_startup)
             self.phase('compare', self.ph_compare)
             self.phase('fair', self.ph_fair)
             self.phase('scale', self.ph_scale)
+        if self.daemon.started:
+            self.phase('libvirtd stop', self.ph_libvirtd_stop)
         self.R.setdefault('machine', {})['loadavg_end'] = open('/proc/loadavg').read().split()[:3]
         self.R['seconds'] = round(time.monotonic() - t0, 1)
         self.R['waited_for_quiet_s'] = round(self.p['wait_budget'] - self.wait_left, 1)
         self.R['sushy'] = self.sushy
+        if self.library_required or os.path.exists(self.bmcd_library):
+            self.R['bmcd_library'] = self.bmcd_library
         self.R['command'] = 'python3 bench/run.py ' + ' '.join(sys.argv[1:])
         try:
             report = Report(self.R).markdown() if ok else ''
@@ -994,6 +1219,12 @@ class Report:
                     miss.append('scale %d %s' % (n, k))
         if not R.get('sizes', {}).get('bmcd_bytes'):
             miss.append('binary size')
+        if not R.get('libvirtd', {}).get('rss_idle', {}).get('VmRSS'):
+            miss.append('libvirtd idle RSS')
+        if not self.daemon_peak(self.c.get('bmcd')):
+            miss.append('libvirtd RSS under load')
+        if R.get('bmcd_library') and not R.get('reference', {}).get('rss_idle', {}).get('VmRSS'):
+            miss.append('reference: library build idle RSS')
         if 'bmcd' not in R.get('fair', {}).get('close', {}):
             miss.append('fair close bmcd')
         for k in ('bmcd', 'bmcd-close') + (('sushy-http', 'sushy-https') if R.get('sushy') else ()):
@@ -1023,10 +1254,22 @@ class Report:
         if R['mode'] == 'smoke':
             L.append('- **Smoke run**: a few seconds per phase. Its numbers only show that every phase '
                      'ran; they are not measurements.')
-        L.append('- Software: %s (`%s`), libvirt %s, %s, Python %s, %s.' % (
-            m.get('bmcd'), os.path.relpath(m.get('bmcd_path', '?'), ROOT), m.get('libvirt'), (m.get('wrk') or ['wrk ?'])[0].split(' [')[0],
+        mapped = self.c.get('bmcd', {}).get('libvirt_so_mapped')
+        L.append('- Software: %s (`%s`%s), libvirt %s, %s, Python %s, %s.' % (
+            m.get('bmcd'), os.path.relpath(m.get('bmcd_path', '?'), ROOT),
+            '' if mapped is None else ', libvirt.so %s' % ('mapped' if mapped else 'not mapped'),
+            m.get('libvirt'), (m.get('wrk') or ['wrk ?'])[0].split(' [')[0],
             m.get('python'), 'sushy-tools %s with libvirt-python %s' % (m['sushy_tools'], m['libvirt_python'])
             if 'sushy_tools' in m else 'sushy-tools not installed (skipped)'))
+        D = R.get('libvirtd')
+        if D:
+            L.append('- libvirt daemon: one private libvirtd (`%s`), started for the whole run with '
+                     '`tests/e2e/libvirtd.sh start DIR` (%s s) and stopped at its end. It hosts the test '
+                     'driver, and bmcd and sushy-tools are both its clients, as they are clients of '
+                     '`qemu:///system` in production: `test+unix:///…/node-N.xml?socket=DIR/run/libvirt/'
+                     'libvirt-sock` and `test+unix:///default?socket=…`. Its memory and CPU are counted '
+                     'for neither server ([below](#libvirtd-and-the-in-process-reference)).'
+                     % (m.get('libvirtd') or 'libvirtd', f1(D.get('start_s'))))
         o_med, o_max, o_bad, o_n = self.other_cpu()
         L.append('- Host CPU busy with other work before the run: %s %%; load average %s at start, '
                  '%s at end. CPU share taken by other processes during the %d wrk runs: median %s %%, '
@@ -1042,6 +1285,7 @@ class Report:
         L.append('')
         if self.c:
             L += self.compare_table()
+        L += self.memory_table()
         if R.get('fair'):
             L += self.fair_table()
         if R.get('scale'):
@@ -1147,6 +1391,81 @@ class Report:
         L.append('')
         return L
 
+    @staticmethod
+    def daemon_peak(tree):
+        """The highest libvirtd VmRSS sampled during the wrk runs under tree (KiB), or None."""
+        xs = [r.get('daemon_peak_rss_kib') for r in Report.runs_in(tree)]
+        xs = [x for x in xs if x]
+        return max(xs) if xs else None
+
+    @staticmethod
+    def runs_in(x):
+        if isinstance(x, dict):
+            if 'other_cpu_pct' in x and 'cmd' in x and 'rps' in x and 'runs' not in x:
+                yield x
+            for v in x.values():
+                yield from Report.runs_in(v)
+        elif isinstance(x, list):
+            for v in x:
+                yield from Report.runs_in(v)
+
+    def memory_table(self):
+        R = self.R
+        D, ref, b = R.get('libvirtd'), R.get('reference'), self.c.get('bmcd')
+        if not D and not ref:
+            return []
+        L = ['### libvirtd and the in-process reference\n',
+             'Memory that the side-by-side table leaves out: the libvirtd that both servers use, and, '
+             'for reference, bmcd built with libvirt.so (`libvirt-library`) running the test driver '
+             'in its own process, with no daemon. MiB.\n',
+             '| Process | VmRSS idle | RssAnon idle | RssFile idle | Peak sampled VmRSS under load '
+             '| libvirt.so mapped |', '|---|---|---|---|---|---|']
+
+        def idle(st):
+            st = st or {}
+            return ' | '.join(f1(mib(st.get(k))) for k in ('VmRSS', 'RssAnon', 'RssFile'))
+
+        def yn(v):
+            return '–' if v is None else 'yes' if v else 'no'
+        if D:
+            L.append('| libvirtd (shared by both, counted for neither) | %s | %s | yes |'
+                     % (idle(D.get('rss_idle')), f1(mib(self.daemon_peak(
+                         {k: R.get(k) for k in ('compare', 'fair', 'scale')})))))
+        if b:
+            L.append('| bmcd (`%s`), a client of that libvirtd, as in the table above | %s | %s | %s |'
+                     % (os.path.relpath(R.get('machine', {}).get('bmcd_path', '?'), ROOT),
+                        idle(b.get('rss_idle')), f1(mib(b.get('rss_load', {}).get('peak_sampled'))),
+                        yn(b.get('libvirt_so_mapped'))))
+        if ref:
+            L.append('| bmcd library build (`%s`) with the in-process test driver (`test:///default`), '
+                     'reference | %s | – | %s |' % (os.path.relpath(ref['bmcd_path'], ROOT),
+                                                   idle(ref.get('rss_idle')), yn(ref.get('libvirt_so_mapped'))))
+        L.append('')
+        if D:
+            names = {'bmcd': 'bmcd', 'sushy-http': 'sushy-tools HTTP', 'sushy-https': 'sushy-tools HTTPS'}
+            per = ['%s %s' % (names[k], f1(mib(self.daemon_peak(self.c[k])))) for k in self.keys]
+            cpu = ['%s %s' % (names[k], f1(self.c[k]['get']['system']['load'].get('daemon_cpu_ms_per_req'), 3))
+                   for k in self.keys]
+            scale = []
+            for n, row in sorted(R.get('scale', {}).items(), key=lambda x: int(x[0])):
+                scale.append('%s domains: %s' % (fint(int(n)), ', '.join(
+                    '%s %s' % (names[k], f1(mib(self.daemon_peak(row[k])))) for k in row)))
+            end = D.get('rss_end', {}).get('VmHWM')
+            L.append('libvirtd peak sampled VmRSS while it served each service\'s side-by-side load '
+                     '(10 domains): %s MiB%s%s. The daemon runs for the whole benchmark, so each figure '
+                     'may include memory that earlier load left allocated. libvirtd CPU per request, GET '
+                     'one system under load: %s ms, not included in the servers\' CPU per request.'
+                     % (', '.join(per),
+                        '; during the scale load, ' + '; '.join(scale) + ' MiB' if scale else '',
+                        '; VmHWM at the end of the run %s MiB' % f1(mib(end)) if end else '',
+                        ', '.join(cpu)))
+            vl = D.get('virtlogd_rss_idle', {}).get('VmRSS')
+            if vl:
+                L.append('virtlogd, which `libvirtd.sh` starts beside it for QEMU guests\' logs, idles '
+                         'at %s MiB and is not counted either.' % f1(mib(vl)))
+            L.append('')
+        return L
+
     def _key(self, c):
         for k, v in self.c.items():
             if v is c:
@@ -1186,10 +1505,11 @@ class Report:
              d.get('bmcd-close'), d.get('sushy-https'))
         if d:
             L.append('')
-            L.append('`test:///default` is libvirt\'s built-in test node, with one domain (`test`). It is '
-                     'shared by all connections, so opening a connection costs nothing, whereas the test '
+            L.append('`test:///default` is libvirt\'s built-in test node, with one domain (`test`)%s. It is '
+                     'shared by all connections, so opening a connection parses nothing, whereas the test '
                      'driver parses a node file again on every open. Those rows measure the two servers '
-                     'without that cost.')
+                     'without that cost.' % (', here in the private libvirtd (`test+unix:///default?socket=…`)'
+                                             if self.R.get('libvirtd') else ''))
         L.append('')
         return L
 
@@ -1312,10 +1632,27 @@ class Report:
         if scale:
             L += ['<details><summary>Scale phase commands (durations and timeouts adapt to the '
                   'service\'s speed)</summary>', '', '```'] + scale + ['```', '', '</details>', '']
-        L.append('Ports are picked free at each start. bmcd was started as `BMCD_ADMIN_PASSWORD=... '
-                 'target/release/bmcd --listen 127.0.0.1:PORT --libvirt-uri test:///.../node-N.xml '
-                 '--state-dir DIR`; sushy-tools as `target/bench-venv/bin/sushy-emulator -i 127.0.0.1 '
-                 '-p PORT --libvirt-uri test:///.../node-N.xml [--ssl-certificate CRT --ssl-key KEY]`.')
+        if self.R.get('libvirtd'):
+            bin_ = os.path.relpath(self.R.get('machine', {}).get('bmcd_path', '?'), ROOT)
+            L.append('Ports are picked free at each start. One libvirtd was started for the run as '
+                     '`tests/e2e/libvirtd.sh start DIR` (DIR is `libvirtd/` in the results folder) and '
+                     'stopped with `tests/e2e/libvirtd.sh stop DIR`. URI stands for '
+                     '`test+unix:///.../node-N.xml?socket=DIR/run/libvirt/libvirt-sock` (or '
+                     '`test+unix:///default?socket=...`). bmcd was started as `BMCD_ADMIN_PASSWORD=... '
+                     '%s --listen 127.0.0.1:PORT --libvirt-uri URI --state-dir STATE`; sushy-tools as '
+                     '`target/bench-venv/bin/sushy-emulator -i 127.0.0.1 -p PORT --libvirt-uri URI '
+                     '[--ssl-certificate CRT --ssl-key KEY]`.' % bin_)
+            ref = self.R.get('reference')
+            if ref:
+                L.append('')
+                L.append('The reference: `BMCD_ADMIN_PASSWORD=... %s --listen 127.0.0.1:PORT --libvirt-uri '
+                         'test:///default --state-dir STATE`, VmRSS read 1 s after its first 200.'
+                         % os.path.relpath(ref['bmcd_path'], ROOT))
+        else:
+            L.append('Ports are picked free at each start. bmcd was started as `BMCD_ADMIN_PASSWORD=... '
+                     'target/release/bmcd --listen 127.0.0.1:PORT --libvirt-uri test:///.../node-N.xml '
+                     '--state-dir DIR`; sushy-tools as `target/bench-venv/bin/sushy-emulator -i 127.0.0.1 '
+                     '-p PORT --libvirt-uri test:///.../node-N.xml [--ssl-certificate CRT --ssl-key KEY]`.')
         L.append('')
         return L
 
@@ -1343,7 +1680,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--mode', choices=sorted(MODES), default='full')
     ap.add_argument('--out', help='results folder (default target/bench/MODE-TIMESTAMP)')
-    ap.add_argument('--bmcd', default=os.path.join(ROOT, 'target', 'release', 'bmcd'))
+    ap.add_argument('--bmcd', default=os.path.join(ROOT, 'target', 'release', 'bmcd-lean'),
+                    help='the bmcd measured against sushy-tools (default target/release/bmcd-lean, '
+                    'from make release-lean)')
+    ap.add_argument('--bmcd-library', metavar='PATH',
+                    help='a bmcd built with the libvirt-library feature (links libvirt.so): its idle '
+                    'RSS on the in-process test:///default is reported as a reference (default '
+                    'target/release/bmcd if it exists)')
     ap.add_argument('--no-sushy', action='store_true', help='measure bmcd only')
     ap.add_argument('--sizes', help='domain counts of the scale phase, e.g. 10,100 (default: '
                     + '; '.join('%s %s' % (k, ','.join(map(str, v['sizes']))) for k, v in sorted(MODES.items())) + ')')
@@ -1358,14 +1701,17 @@ def main():
     b = Bench(args)
 
     def on_signal(sig, _frame):
-        b.stop_all()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one cleanup, not interrupted
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log('signal %d: stopping the services and the private libvirtd' % sig)
+        b.close()
         sys.exit(128 + sig)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
         return b.run()
     finally:
-        b.stop_all()
+        b.close()
 
 
 if __name__ == '__main__':

@@ -65,21 +65,26 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
 }
 
-/// Registers libvirt's default event loop and starts its thread. Serial
-/// consoles need it; call it once, before [`start`], unless the process has
-/// done so already (bmcd's library does the same in its own start).
+/// Registers libvirt's default event loop and starts its thread, once per
+/// process; later calls return the first call's outcome. Serial consoles need
+/// it before their connection opens, so the serial console opener calls it too.
 pub fn start_libvirt_event_loop() -> Result<(), String> {
-    virt::error::clear_error_callback();
-    virt::event::event_register_default_impl().map_err(|e| e.message().to_owned())?;
-    std::thread::Builder::new()
-        .name("libvirt-events".into())
-        .spawn(|| loop {
-            if virt::event::event_run_default_impl().is_err() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+    static STARTED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            virt::error::clear_error_callback();
+            virt::event::event_register_default_impl().map_err(|e| e.message().to_owned())?;
+            std::thread::Builder::new()
+                .name("libvirt-events".into())
+                .spawn(|| loop {
+                    if virt::event::event_run_default_impl().is_err() {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(())
         })
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .clone()
 }
 
 struct Shared {

@@ -3,8 +3,9 @@
 //! `virt` calls block, so each session's console runs on a thread of its own
 //! with its own libvirt connection; bytes cross to the async side on bounded
 //! channels. The stream is non-blocking and polled every few milliseconds:
-//! libvirt's default event loop (registered before the connection is opened,
-//! see [`crate::start_libvirt_event_loop`]) moves incoming data into it.
+//! libvirt's default event loop moves incoming data into it; [`open`] makes
+//! sure it runs (see [`crate::start_libvirt_event_loop`]) before the
+//! connection opens.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ impl Drop for StopGuard {
 
 /// Opens the first serial console of domain `uuid` on `uri`.
 pub async fn open(uri: String, uuid: String) -> Result<SerialConsole, String> {
+    crate::start_libvirt_event_loop().map_err(|e| format!("libvirt event loop unavailable: {e}"))?;
     let (to_guest, mut outgoing) = mpsc::channel::<Bytes>(64);
     let (incoming, from_guest) = mpsc::channel::<Bytes>(64);
     let (ready_tx, ready) = oneshot::channel::<Result<(), String>>();

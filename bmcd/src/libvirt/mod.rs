@@ -1,26 +1,27 @@
-//! The libvirt backend: implements [`Hypervisor`] with the `virt` crate.
+//! The libvirt backend: implements [`Hypervisor`] over [`client`] (libvirt's
+//! RPC protocol spoken by bmcd, or libvirt.so through the `virt` crate).
 //!
 //! libvirt calls block, so they never run on the async runtime: a small pool of
-//! worker threads shares one `virt::connect::Connect` (libvirt connections are
-//! thread-safe) and takes jobs from a bounded queue; each job answers on its own
-//! oneshot channel, and every wait is bounded by a timeout. `virt` types never
-//! leave this module.
+//! worker threads shares one connection (both clients are thread-safe) and
+//! takes jobs from a bounded queue; each job answers on its own oneshot
+//! channel, and every wait is bounded by a timeout. libvirt types never leave
+//! this module.
 
+pub mod client;
 pub mod domain_xml;
 pub mod events;
 pub mod hosts;
 pub mod reset_plan;
 pub mod storage;
+pub mod wire;
 
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use client::{codes, flags, Connect, Domain, DomainState};
 use tokio::sync::{broadcast, oneshot};
-use virt::connect::Connect;
-use virt::domain::{Domain, DomainState};
-use virt::error::ErrorNumber;
 
 use crate::model::{
     BoxFuture, ComputerSystem, DriveStatistics, GuestAddresses, Health, HostCapacity, Hypervisor,
@@ -47,21 +48,21 @@ pub struct LibvirtHypervisor {
     restart_when_stopped: RestartSet,
     /// Systems whose next start must begin with fresh UEFI variables.
     reset_nvram: RestartSet,
+    /// Which libvirt client serves the connection (`protocol` or `libvirt.so`).
+    client: &'static str,
 }
 
 impl LibvirtHypervisor {
     /// Opens the libvirt connection (blocking: call it from a blocking context or
     /// before the runtime starts) and starts `workers` threads.
     pub fn open(uri: &str, workers: usize, call_timeout: Duration) -> Result<Self, HypervisorError> {
-        // Errors come back as values; libvirt's default handler would also print
-        // each one (even an expected "domain not found") to stderr.
-        virt::error::clear_error_callback();
-        events::start_event_loop();
-        let conn = Connect::open(Some(uri)).map_err(|e| {
+        let conn = Connect::open(uri, call_timeout).map_err(|e| {
             HypervisorError::Unavailable(format!("cannot open libvirt connection {uri}: {}", e.message()))
         })?;
         let (events_tx, _) = broadcast::channel(1024);
-        if !events::subscribe(&conn, events_tx.clone()) {
+        let client = conn.client();
+        tracing::info!(uri, client, "libvirt connection open");
+        if !conn.subscribe(events_tx.clone()) {
             tracing::warn!(
                 uri,
                 "libvirt refused lifecycle events; outside changes are seen on the next read only"
@@ -69,9 +70,10 @@ impl LibvirtHypervisor {
         }
         // Dead connections (libvirtd restarted, network gone) are noticed by
         // keepalive probes and replaced at the next call.
-        let _ = conn.set_keep_alive(5, 3);
+        conn.set_keep_alive(5, 3);
         let conn = Arc::new(Link {
             uri: uri.to_owned(),
+            call_timeout,
             current: std::sync::RwLock::new(Arc::new(conn)),
             events: events_tx.clone(),
         });
@@ -116,7 +118,14 @@ impl LibvirtHypervisor {
             events: events_tx,
             restart_when_stopped,
             reset_nvram,
+            client,
         })
+    }
+
+    /// Which libvirt client serves this connection: `protocol` (bmcd's own,
+    /// for daemons over UNIX sockets) or `libvirt.so`.
+    pub fn client(&self) -> &'static str {
+        self.client
     }
 
     /// Queues a job for the workers. A burst of calls waits for a queue place
@@ -222,6 +231,7 @@ impl LibvirtHypervisor {
 /// The libvirt connection, reopened when it dies.
 struct Link {
     uri: String,
+    call_timeout: Duration,
     current: std::sync::RwLock<Arc<Connect>>,
     events: broadcast::Sender<SystemEvent>,
 }
@@ -231,15 +241,15 @@ impl Link {
     /// reconnect also renews the event subscription.
     fn get(&self) -> Arc<Connect> {
         let conn = Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner));
-        if conn.is_alive().unwrap_or(false) {
+        if conn.is_alive() {
             return conn;
         }
         let mut slot = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        if !slot.is_alive().unwrap_or(false) {
-            match Connect::open(Some(&self.uri)) {
+        if !slot.is_alive() {
+            match Connect::open(&self.uri, self.call_timeout) {
                 Ok(fresh) => {
-                    let _ = fresh.set_keep_alive(5, 3);
-                    events::subscribe(&fresh, self.events.clone());
+                    fresh.set_keep_alive(5, 3);
+                    fresh.subscribe(self.events.clone());
                     tracing::info!(uri = %self.uri, "reconnected to libvirt");
                     *slot = Arc::new(fresh);
                 }
@@ -307,59 +317,47 @@ fn restart_after_stop(
 /// Starts a domain, with its UEFI variables reset to the firmware's template
 /// when `fresh_nvram`. Drivers without NVRAM (libvirt's test driver) refuse the
 /// flag; for them a plain start is the same thing.
-fn start(dom: &Domain, fresh_nvram: bool) -> Result<(), virt::error::Error> {
+fn start(dom: &Domain, fresh_nvram: bool) -> Result<(), client::Error> {
     if fresh_nvram {
-        match dom.create_with_flags(virt::sys::VIR_DOMAIN_START_RESET_NVRAM) {
-            Err(e)
-                if matches!(
-                    e.code(),
-                    virt::enumutil::Enum::Known(ErrorNumber::InvalidArg | ErrorNumber::NoSupport)
-                ) => {}
+        match dom.create_with_flags(flags::START_RESET_NVRAM) {
+            Err(e) if matches!(e.code(), codes::INVALID_ARG | codes::NO_SUPPORT) => {}
             other => return other,
         }
     }
     dom.create()
 }
 
-fn map_err(e: virt::error::Error, id: &str) -> HypervisorError {
+fn map_err(e: client::Error, id: &str) -> HypervisorError {
     // Errors of the connection itself (libvirtd gone, socket closed) mean
     // "try again later", whatever their code.
-    if matches!(
-        e.domain(),
-        virt::enumutil::Enum::Known(virt::error::ErrorDomain::Rpc | virt::error::ErrorDomain::Remote)
-    ) {
+    if matches!(e.domain(), codes::FROM_RPC | codes::FROM_REMOTE) {
         return HypervisorError::Unavailable(e.message().to_owned());
     }
     match e.code() {
-        virt::enumutil::Enum::Known(ErrorNumber::NoDomain) => HypervisorError::SystemNotFound(id.to_owned()),
-        virt::enumutil::Enum::Known(ErrorNumber::NoSupport | ErrorNumber::OperationUnsupported) => {
+        codes::NO_DOMAIN => HypervisorError::SystemNotFound(id.to_owned()),
+        codes::NO_SUPPORT | codes::OPERATION_UNSUPPORTED => {
             HypervisorError::Unsupported(e.message().to_owned())
         }
-        virt::enumutil::Enum::Known(
-            ErrorNumber::NoConnect
-            | ErrorNumber::InvalidConn
-            | ErrorNumber::Rpc
-            | ErrorNumber::OperationTimeout
-            | ErrorNumber::AuthFailed,
-        ) => HypervisorError::Unavailable(e.message().to_owned()),
+        codes::NO_CONNECT
+        | codes::INVALID_CONN
+        | codes::RPC
+        | codes::OPERATION_TIMEOUT
+        | codes::AUTH_FAILED => HypervisorError::Unavailable(e.message().to_owned()),
         _ => HypervisorError::Failed(e.message().to_owned()),
     }
 }
 
 fn run_state(dom: &Domain, id: &str) -> Result<RunState, HypervisorError> {
-    let (state, _reason) = dom.state().map_err(|e| map_err(e, id))?;
+    let state = dom.state().map_err(|e| map_err(e, id))?;
     Ok(match state {
-        virt::enumutil::Enum::Known(s) => match s {
-            DomainState::NoState => RunState::NoState,
-            DomainState::Running => RunState::Running,
-            DomainState::Blocked => RunState::Blocked,
-            DomainState::Paused => RunState::Paused,
-            DomainState::Shutdown => RunState::ShuttingDown,
-            DomainState::Shutoff => RunState::ShutOff,
-            DomainState::Crashed => RunState::Crashed,
-            DomainState::PMSuspended => RunState::PmSuspended,
-        },
-        virt::enumutil::Enum::Unknown(_) => RunState::NoState,
+        DomainState::NoState => RunState::NoState,
+        DomainState::Running => RunState::Running,
+        DomainState::Blocked => RunState::Blocked,
+        DomainState::Paused => RunState::Paused,
+        DomainState::Shutdown => RunState::ShuttingDown,
+        DomainState::Shutoff => RunState::ShutOff,
+        DomainState::Crashed => RunState::Crashed,
+        DomainState::PmSuspended => RunState::PmSuspended,
     })
 }
 
@@ -441,10 +439,7 @@ fn stored_boot(
     if !active || !dom.is_persistent().unwrap_or(false) {
         return Ok((live.boot_order.clone(), live.firmware.clone(), false));
     }
-    let stored = parse_xml(
-        &dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
-            .map_err(|e| map_err(e, id))?,
-    )?;
+    let stored = parse_xml(&dom.xml_desc(flags::XML_INACTIVE).map_err(|e| map_err(e, id))?)?;
     let cd_drives = |d: &domain_xml::DomainDescription| -> Vec<String> {
         d.drives
             .iter()
@@ -508,7 +503,7 @@ fn set_firmware(
     reset_nvram: &RestartSet,
 ) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
-    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let flags = flags::XML_INACTIVE | flags::XML_SECURE;
     let xml = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
     let before = parse_xml(&xml)?.firmware;
     let new = domain_xml::with_firmware(&xml, fw).map_err(|e| HypervisorError::Failed(e.to_string()))?;
@@ -528,23 +523,21 @@ fn set_firmware(
 fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
     let failed = |e: domain_xml::DomainXmlError| HypervisorError::Failed(e.to_string());
-    let force = virt::sys::VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+    let force = flags::DEVICE_MODIFY_FORCE;
     // The running instance and the stored definition each get their own copy
     // of the drive element: their boot order (and addresses) may differ.
     let mut undo_live = None;
     if dom.is_active().map_err(|e| map_err(e, id))? {
         let live = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
         let element = domain_xml::cdrom_with_source(&live, drive, source).map_err(failed)?;
-        dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE | force)
+        dom.update_device_flags(&element, flags::AFFECT_LIVE | force)
             .map_err(|e| map_err(e, id))?;
         undo_live = Some(live);
     }
     if dom.is_persistent().map_err(|e| map_err(e, id))? {
-        let stored = dom
-            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
-            .map_err(|e| map_err(e, id))?;
+        let stored = dom.xml_desc(flags::XML_INACTIVE).map_err(|e| map_err(e, id))?;
         let element = domain_xml::cdrom_with_source(&stored, drive, source).map_err(failed)?;
-        if let Err(e) = dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG | force) {
+        if let Err(e) = dom.update_device_flags(&element, flags::AFFECT_CONFIG | force) {
             // A driver without device updates (libvirt's test driver) can
             // still take the whole definition, when nothing runs to match.
             let unsupported = matches!(map_err(e.clone(), id), HypervisorError::Unsupported(_));
@@ -560,7 +553,7 @@ fn change_media(conn: &Connect, id: &str, drive: &str, source: Option<&str>) -> 
                     .and_then(|d| d.drives.into_iter().find(|d| d.id == drive))
                     .and_then(|d| d.source);
                 if let Ok(element) = domain_xml::cdrom_with_source(&live, drive, before.as_deref()) {
-                    let _ = dom.update_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE | force);
+                    let _ = dom.update_device_flags(&element, flags::AFFECT_LIVE | force);
                 }
             }
             return Err(map_err(e, id));
@@ -580,9 +573,7 @@ fn plug_usb_disk(conn: &Connect, id: &str, source: &str) -> Result<String, Hyper
         .map(|d| d.id)
         .collect();
     if persistent {
-        let stored = dom
-            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
-            .map_err(|e| map_err(e, id))?;
+        let stored = dom.xml_desc(flags::XML_INACTIVE).map_err(|e| map_err(e, id))?;
         used.extend(parse_xml(&stored)?.drives.into_iter().map(|d| d.id));
     }
     let target = domain_xml::free_disk_target(&used)
@@ -590,10 +581,10 @@ fn plug_usb_disk(conn: &Connect, id: &str, source: &str) -> Result<String, Hyper
     let element = domain_xml::usb_disk(&target, source);
     let mut flags = 0;
     if active {
-        flags |= virt::sys::VIR_DOMAIN_AFFECT_LIVE;
+        flags |= flags::AFFECT_LIVE;
     }
     if persistent {
-        flags |= virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+        flags |= flags::AFFECT_CONFIG;
     }
     dom.attach_device_flags(&element, flags)
         .map_err(|e| map_err(e, id))?;
@@ -611,7 +602,7 @@ fn add_cd_drive(conn: &Connect, id: &str, source: Option<&str>) -> Result<String
             "{id} is a transient domain: it has no definition to add a CD drive to"
         )));
     }
-    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let flags = flags::XML_INACTIVE | flags::XML_SECURE;
     let stored = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
     let mut used: Vec<String> = parse_xml(&stored)?.drives.into_iter().map(|d| d.id).collect();
     if dom.is_active().map_err(|e| map_err(e, id))? {
@@ -625,7 +616,7 @@ fn add_cd_drive(conn: &Connect, id: &str, source: Option<&str>) -> Result<String
     let target = domain_xml::free_disk_target(&used)
         .ok_or_else(|| HypervisorError::Failed("no free disk name for a CD drive".into()))?;
     let element = domain_xml::cd_drive(&target, source);
-    if let Err(e) = dom.attach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG) {
+    if let Err(e) = dom.attach_device_flags(&element, flags::AFFECT_CONFIG) {
         if !matches!(map_err(e.clone(), id), HypervisorError::Unsupported(_)) {
             return Err(map_err(e, id));
         }
@@ -641,16 +632,16 @@ fn unplug_disk(conn: &Connect, id: &str, drive: &str) -> Result<(), HypervisorEr
     if dom.is_active().map_err(|e| map_err(e, id))? {
         let live = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
         if let Some(element) = domain_xml::disk_element(&live, drive) {
-            dom.detach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_LIVE)
+            dom.detach_device_flags(&element, flags::AFFECT_LIVE)
                 .map_err(|e| map_err(e, id))?;
         }
     }
     if dom.is_persistent().map_err(|e| map_err(e, id))? {
         let stored = dom
-            .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE)
+            .xml_desc(flags::XML_INACTIVE | flags::XML_SECURE)
             .map_err(|e| map_err(e, id))?;
         if let Some(element) = domain_xml::disk_element(&stored, drive) {
-            if let Err(e) = dom.detach_device_flags(&element, virt::sys::VIR_DOMAIN_AFFECT_CONFIG) {
+            if let Err(e) = dom.detach_device_flags(&element, flags::AFFECT_CONFIG) {
                 // A driver without device detachment (libvirt's test driver)
                 // still takes the whole definition when nothing runs.
                 let unsupported = matches!(map_err(e.clone(), id), HypervisorError::Unsupported(_));
@@ -668,24 +659,13 @@ fn unplug_disk(conn: &Connect, id: &str, drive: &str) -> Result<(), HypervisorEr
 
 fn set_boot_order(conn: &Connect, id: &str, order: &[String]) -> Result<(), HypervisorError> {
     let dom = lookup(conn, id)?;
-    let flags = virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE;
+    let flags = flags::XML_INACTIVE | flags::XML_SECURE;
     let xml = dom.xml_desc(flags).map_err(|e| map_err(e, id))?;
     let new = domain_xml::with_boot_order(&xml, order).map_err(|e| HypervisorError::Failed(e.to_string()))?;
     if new != xml {
         conn.define_domain_xml(&new).map_err(|e| map_err(e, id))?;
     }
     Ok(())
-}
-
-fn inject_nmi(dom: &Domain) -> Result<(), virt::error::Error> {
-    // SAFETY: `dom` holds a valid virDomainPtr for the duration of the call, and
-    // virDomainInjectNMI neither keeps nor frees it.
-    let rc = unsafe { virt::sys::virDomainInjectNMI(dom.as_ptr(), 0) };
-    if rc < 0 {
-        Err(virt::error::Error::last_error())
-    } else {
-        Ok(())
-    }
 }
 
 fn do_reset(
@@ -732,7 +712,7 @@ fn do_reset(
             Op::Shutdown => dom.shutdown(),
             Op::Reboot => dom.reboot(0),
             Op::Reset => dom.reset(),
-            Op::InjectNmi => inject_nmi(&dom),
+            Op::InjectNmi => dom.inject_nmi(),
             Op::Resume => dom.resume(),
             Op::Wakeup => dom.pm_wakeup(0),
         };
@@ -923,11 +903,13 @@ impl Hypervisor for LibvirtHypervisor {
             }
             // DHCP leases of libvirt's networks first, then the host's ARP
             // table (bridged NICs); a source libvirt cannot read gives nothing.
-            const LEASE: u32 = 0;
-            const ARP: u32 = 2;
-            let mut found = dom.interface_addresses(LEASE, 0).unwrap_or_default();
+            let mut found = dom
+                .interface_addresses(flags::INTERFACE_ADDRESSES_SRC_LEASE, 0)
+                .unwrap_or_default();
             if found.is_empty() {
-                found = dom.interface_addresses(ARP, 0).unwrap_or_default();
+                found = dom
+                    .interface_addresses(flags::INTERFACE_ADDRESSES_SRC_ARP, 0)
+                    .unwrap_or_default();
             }
             Ok(found
                 .into_iter()

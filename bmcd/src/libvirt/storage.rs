@@ -2,25 +2,18 @@
 //! the libvirt side of [`crate::model::StoragePool`], [`crate::model::Volume`]
 //! and [`crate::model::NewSystem`]. Runs on the libvirt worker threads only.
 
-use virt::connect::Connect;
-use virt::error::ErrorNumber;
-use virt::storage_pool::StoragePool as Pool;
-use virt::storage_vol::StorageVol;
+use super::client::{codes, flags, Connect, StoragePool as Pool, StorageVol};
 
 use super::{domain_xml, lookup, map_err, parse_xml, run_state};
 use crate::model::{HypervisorError, NewDisk, NewSystem, NewVolume, StoragePool, Volume, VolumeFormat};
 
 /// Storage errors in Redfish terms: a missing pool or volume is a 404, a
 /// volume name taken a 409.
-fn storage_err(e: virt::error::Error, pool: &str, volume: Option<&str>) -> HypervisorError {
+fn storage_err(e: super::client::Error, pool: &str, volume: Option<&str>) -> HypervisorError {
     match e.code() {
-        virt::enumutil::Enum::Known(ErrorNumber::NoStoragePool) => {
-            HypervisorError::NotFound("Storage", pool.to_owned())
-        }
-        virt::enumutil::Enum::Known(ErrorNumber::NoStorageVolume) => {
-            HypervisorError::NotFound("Volume", volume.unwrap_or_default().to_owned())
-        }
-        virt::enumutil::Enum::Known(ErrorNumber::StorageVolExist) => {
+        codes::NO_STORAGE_POOL => HypervisorError::NotFound("Storage", pool.to_owned()),
+        codes::NO_STORAGE_VOL => HypervisorError::NotFound("Volume", volume.unwrap_or_default().to_owned()),
+        codes::STORAGE_VOL_EXIST => {
             HypervisorError::AlreadyExists("Volume", volume.unwrap_or_default().to_owned())
         }
         _ => map_err(e, pool),
@@ -32,7 +25,7 @@ fn pool_by_name(conn: &Connect, name: &str) -> Result<Pool, HypervisorError> {
         .map_err(|e| storage_err(e, name, None))
 }
 
-fn read_pool(pool: &Pool) -> Result<StoragePool, virt::error::Error> {
+fn read_pool(pool: &Pool) -> Result<StoragePool, super::client::Error> {
     let name = pool.name()?;
     let info = pool.info()?;
     let path = pool
@@ -69,7 +62,7 @@ fn xml_attr(xml: &str, path: &[&str], attr: &str) -> Option<String> {
     node.attribute(attr).map(str::to_owned)
 }
 
-fn read_volume(pool: &str, vol: &StorageVol) -> Result<Volume, virt::error::Error> {
+fn read_volume(pool: &str, vol: &StorageVol) -> Result<Volume, super::client::Error> {
     let name = vol.name()?;
     let info = vol.info()?;
     let xml = vol.xml_desc(0)?;
@@ -139,8 +132,9 @@ pub fn create_volume(conn: &Connect, pool: &str, v: &NewVolume) -> Result<Volume
     if p.lookup_storage_vol_by_name(&v.name).is_ok() {
         return Err(HypervisorError::AlreadyExists("Volume", v.name.clone()));
     }
-    let vol =
-        StorageVol::create_xml(&p, &volume_xml(v), 0).map_err(|e| storage_err(e, pool, Some(&v.name)))?;
+    let vol = p
+        .create_volume(&volume_xml(v), 0)
+        .map_err(|e| storage_err(e, pool, Some(&v.name)))?;
     read_volume(pool, &vol).map_err(|e| storage_err(e, pool, Some(&v.name)))
 }
 
@@ -152,7 +146,7 @@ pub fn resize_volume(conn: &Connect, pool: &str, name: &str, capacity: u64) -> R
     let v = vol_by_name(&p, pool, name)?;
     let path = v.path().map_err(|e| storage_err(e, pool, Some(name)))?;
     let running = conn
-        .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        .list_all_domains(flags::LIST_DOMAINS_ACTIVE)
         .map_err(|e| map_err(e, ""))?;
     for dom in running {
         let Ok(desc) = dom.xml_desc(0).map(|x| domain_xml::parse(&x)) else {
@@ -165,7 +159,7 @@ pub fn resize_volume(conn: &Connect, pool: &str, name: &str, capacity: u64) -> R
             .find(|d| d.source.as_deref() == Some(path.as_str()))
         {
             return dom
-                .block_resize(&d.id, capacity, virt::sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                .block_resize(&d.id, capacity, flags::BLOCK_RESIZE_BYTES)
                 .map_err(|e| map_err(e, &desc.uuid));
         }
     }
@@ -181,7 +175,7 @@ fn holders(conn: &Connect, path: &str) -> Result<Vec<String>, HypervisorError> {
         if let Ok(x) = dom.xml_desc(0) {
             xmls.push(x);
         }
-        if let Ok(x) = dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE) {
+        if let Ok(x) = dom.xml_desc(flags::XML_INACTIVE) {
             xmls.push(x);
         }
         let holds = xmls.iter().any(|x| {
@@ -232,7 +226,7 @@ pub fn attach_volume(conn: &Connect, id: &str, disk: &NewDisk) -> Result<String,
     let persistent = dom.is_persistent().map_err(|e| map_err(e, id))?;
     let live = parse_xml(&dom.xml_desc(0).map_err(|e| map_err(e, id))?)?;
     let stored_xml = dom
-        .xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE | virt::sys::VIR_DOMAIN_XML_SECURE)
+        .xml_desc(flags::XML_INACTIVE | flags::XML_SECURE)
         .map_err(|e| map_err(e, id))?;
     let stored = parse_xml(&stored_xml)?;
     if live
@@ -264,10 +258,10 @@ pub fn attach_volume(conn: &Connect, id: &str, disk: &NewDisk) -> Result<String,
     let element = domain_xml::volume_disk(&target, disk);
     let mut flags = 0;
     if active {
-        flags |= virt::sys::VIR_DOMAIN_AFFECT_LIVE;
+        flags |= flags::AFFECT_LIVE;
     }
     if persistent {
-        flags |= virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+        flags |= flags::AFFECT_CONFIG;
     }
     if let Err(e) = dom.attach_device_flags(&element, flags) {
         // A driver without device attachment (libvirt's test driver) can
@@ -312,14 +306,9 @@ pub fn undefine_system(conn: &Connect, id: &str) -> Result<(), HypervisorError> 
             "the system is powered on; turn it off (ComputerSystem.Reset ForceOff) before deleting it".into(),
         ));
     }
-    match dom.undefine_flags(virt::sys::VIR_DOMAIN_UNDEFINE_NVRAM) {
+    match dom.undefine_flags(flags::UNDEFINE_NVRAM) {
         Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.code(),
-                virt::enumutil::Enum::Known(ErrorNumber::InvalidArg | ErrorNumber::NoSupport)
-            ) =>
-        {
+        Err(e) if matches!(e.code(), codes::INVALID_ARG | codes::NO_SUPPORT) => {
             dom.undefine().map_err(|e| map_err(e, id))
         }
         Err(e) => Err(map_err(e, id)),
