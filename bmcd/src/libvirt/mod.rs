@@ -15,6 +15,7 @@ pub mod reset_plan;
 pub mod storage;
 pub mod wire;
 
+use std::any::Any;
 use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,6 +35,9 @@ use reset_plan::{cold_restart, reset_plan, Op, RunState};
 type RestartSet = Arc<Mutex<HashSet<String>>>;
 
 type Job = Box<dyn FnOnce(&Connect) + Send>;
+
+/// A call whose answer has its type erased (see [`LibvirtHypervisor::call`]).
+type ErasedCall = Box<dyn FnOnce(&Connect) -> Result<Box<dyn Any + Send>, HypervisorError> + Send>;
 
 /// How many jobs may wait for a worker; further callers wait for a place
 /// (first come, first served) within their call timeout.
@@ -163,42 +167,58 @@ impl LibvirtHypervisor {
 
     /// Runs `f` on a worker thread and awaits its answer; counted in the
     /// metrics under `op` (calls, errors and time, queue wait included).
+    /// Only this thin wrapper is generic: the answer crosses the worker
+    /// boundary as `Box<dyn Any>`, so the awaiting code exists once in the
+    /// binary instead of once per call site.
     async fn call<T, F>(&self, op: &'static str, f: F) -> Result<T, HypervisorError>
     where
         T: Send + 'static,
         F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
     {
-        let started = std::time::Instant::now();
-        let result = self.call_uncounted(f).await;
-        crate::metrics::record_libvirt(op, started.elapsed(), result.is_ok());
-        result
+        let answer = self
+            .call_erased(
+                op,
+                Box::new(move |conn| f(conn).map(|t| Box::new(t) as Box<dyn Any + Send>)),
+            )
+            .await?;
+        answer
+            .downcast::<T>()
+            .map(|t| *t)
+            .map_err(|_| HypervisorError::Unavailable("libvirt worker answered with the wrong type".into()))
     }
 
-    async fn call_uncounted<T, F>(&self, f: F) -> Result<T, HypervisorError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connect) -> Result<T, HypervisorError> + Send + 'static,
-    {
+    async fn call_erased(
+        &self,
+        op: &'static str,
+        f: ErasedCall,
+    ) -> Result<Box<dyn Any + Send>, HypervisorError> {
+        let started = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + self.call_timeout;
         let (reply, answer) = oneshot::channel();
-        self.submit(
-            Box::new(move |conn| {
-                // The caller may have timed out and gone; nothing to do then.
-                let _ = reply.send(f(conn));
-            }),
-            deadline,
-        )
-        .await?;
-        match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(HypervisorError::Unavailable(
-                "libvirt worker dropped the call".into(),
-            )),
-            Err(_) => Err(HypervisorError::Unavailable(format!(
-                "libvirt did not answer within {} s",
-                self.call_timeout.as_secs()
-            ))),
-        }
+        let result = match self
+            .submit(
+                Box::new(move |conn| {
+                    // The caller may have timed out and gone; nothing to do then.
+                    let _ = reply.send(f(conn));
+                }),
+                deadline,
+            )
+            .await
+        {
+            Err(e) => Err(e),
+            Ok(()) => match tokio::time::timeout_at(deadline, answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(HypervisorError::Unavailable(
+                    "libvirt worker dropped the call".into(),
+                )),
+                Err(_) => Err(HypervisorError::Unavailable(format!(
+                    "libvirt did not answer within {} s",
+                    self.call_timeout.as_secs()
+                ))),
+            },
+        };
+        crate::metrics::record_libvirt(op, started.elapsed(), result.is_ok());
+        result
     }
 }
 
