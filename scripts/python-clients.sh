@@ -8,6 +8,10 @@
 #   target/persona-venvs/proliantutils     proliantutils + the pins it needs to import
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Tests running in parallel may call this at the same time: one at a time.
+mkdir -p "$ROOT/target"
+exec 9>"$ROOT/target/.python-clients.lock"
+flock 9
 
 venv() {  # venv DIR PROBE PACKAGE...
   local dir=$1 probe=$2; shift 2
