@@ -71,6 +71,7 @@ DEFAULT_NODE = '/default'  # the same node in the daemon: test+unix:///default?s
 DEFAULT_LIBRARY_BMCD = os.path.join(ROOT, 'target', 'release', 'bmcd')
 DEFAULT_UUID = '6695eb01-f6a4-8304-79aa-97f2502e193f'  # its domain "test"
 COLL_PATH = '/redfish/v1/Systems'
+EXPAND_PATH = COLL_PATH + '?$expand=.($levels=1)'  # the collection with every member inline
 ADMIN = 'admin'
 START_TIMEOUT_S = 60
 VENV = os.environ.get('BENCH_VENV') or os.path.join(ROOT, 'target', 'bench-venv')
@@ -932,7 +933,7 @@ class Bench:
         power loop, RSS."""
         res = {}
         sys_path = '/redfish/v1/Systems/' + uuid_of(1)  # vm-1, running
-        paths = {'root': ROOT_PATH, 'system': sys_path, 'systems': COLL_PATH}
+        paths = {'root': ROOT_PATH, 'system': sys_path, 'systems': COLL_PATH, 'expand': EXPAND_PATH}
         for svc in self.targets(10):
             key = svc.kind if svc.kind == 'bmcd' else 'sushy-' + svc.proto
             svc.start()
@@ -943,6 +944,9 @@ class Bench:
                  'rss_idle': proc_status(svc.pid), 'libvirt_so_mapped': libvirt_mapped(svc.pid)}
             sysj = svc.get_json(sys_path)
             svc.get_json(COLL_PATH)
+            # Does the service expand? (sushy-tools ignores $expand and sends the plain collection.)
+            members = svc.get_json(EXPAND_PATH).get('Members') or [{}]
+            r['expands'] = len(members) == 10 and all('PowerState' in m for m in members)
             reset_path = sysj['Actions']['#ComputerSystem.Reset']['target']
             r['get'] = {}
             for pk, path in paths.items():
@@ -1204,7 +1208,7 @@ class Report:
             if not c:
                 miss.append('compare ' + k)
                 continue
-            for pk in ('root', 'system', 'systems'):
+            for pk in ('root', 'system', 'systems', 'expand'):
                 if not (c['get'].get(pk) or {}).get('load', {}).get('rps'):
                     miss.append('%s GET %s' % (k, pk))
             if not c.get('power', {}).get('ops_per_s'):
@@ -1353,6 +1357,29 @@ class Report:
             row('%s: server CPU per request, ms ¹' % n,
                 lambda c, pk=pk: c['get'][pk]['load']['server_cpu_ms_per_req'], lambda v: f1(v, 3),
                 'time')
+        if all('expand' in self.c[k]['get'] for k in ks):
+            # $expand: the same URL for both, but only a service that expands does the work;
+            # for one that does not, the cell shows what it sent and the work a client then
+            # does itself (the collection, then each of the 10 members), from its measured rates.
+            def expand_cell(c):
+                g = c['get']
+                if c.get('expands'):
+                    return fint(g['expand']['load']['rps'])
+                return ('%s (plain collection: $expand ignored) ⁴' % fint(g['expand']['load']['rps']))
+
+            def expand_equiv(c):
+                g = c['get']
+                if c.get('expands'):
+                    return g['expand']['load']['rps']
+                return 1 / (1 / g['systems']['load']['rps'] + 10 / g['system']['load']['rps'])
+
+            n = 'GET /redfish/v1/Systems?$expand=.($levels=1)'
+            vals = [self.c[k] for k in ks]
+            cells = [expand_cell(c) for c in vals]
+            cells += [ratio(expand_equiv(vals[0]), expand_equiv(self.c[k])) + ' ⁴' for k in sus]
+            L.append('| %s: requests/s (%d conns) | %s |' % (n, self.R['params']['conns'], ' | '.join(cells)))
+            row('%s: p50 latency, 1 connection, ms ¹' % n,
+                lambda c: c['get']['expand']['c1']['p50_ms'], lambda v: f1(v, 2), None)
         row('POST Reset loop (sequential): ops/s', lambda c: c['power']['ops_per_s'], lambda v: f1(v, 1))
         row('POST Reset loop: p50 / p99 ms ¹', lambda c: (c['power']['p50_ms'], c['power']['p99_ms']),
             pair, 'pair')
@@ -1387,7 +1414,11 @@ class Report:
         L.append('Ratios are "times better for bmcd": bmcd ÷ sushy-tools for rates, sushy-tools ÷ bmcd '
                  'for times and sizes (¹). ² sushy-tools opens a new libvirt connection per request, and '
                  'the test driver reloads the node file on every connection, so its power changes do '
-                 'not last (see [Fairness](#fairness)). ³ The venv without the Python interpreter it links to.')
+                 'not last (see [Fairness](#fairness)). ³ The venv without the Python interpreter it links to. '
+                 '⁴ A service that ignores `$expand` sends the plain collection; its ratio compares '
+                 'bmcd\'s expanded collection with the same data fetched from that service the way a '
+                 'client must: one collection GET and one GET per member (10), at its measured '
+                 'rates (1 ÷ (1/collection rate + 10/system rate)).')
         L.append('')
         return L
 

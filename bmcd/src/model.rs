@@ -538,8 +538,14 @@ impl std::error::Error for HypervisorError {}
 pub trait Hypervisor: Send + Sync + 'static {
     fn list_systems(&self) -> BoxFuture<'_, Result<Vec<SystemSummary>, HypervisorError>>;
 
-    /// Reads one system by its id (UUID).
+    /// Reads one system by its id (UUID). Drives carry no capacity: that
+    /// costs the hypervisor one more call per drive, and only the storage
+    /// resources show it ([`Hypervisor::system_with_capacities`]).
     fn system(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>>;
+
+    /// Reads one system with the capacity of every drive that holds a medium
+    /// (where the hypervisor can tell).
+    fn system_with_capacities(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>>;
 
     /// Maps a domain name to its id, for clients that address systems by name.
     fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>>;

@@ -504,6 +504,10 @@ impl Hypervisor for HostPool {
         Box::pin(async move { self.of(&id).await?.system(id).await })
     }
 
+    fn system_with_capacities(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>> {
+        Box::pin(async move { self.of(&id).await?.system_with_capacities(id).await })
+    }
+
     fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>> {
         Box::pin(async move {
             if self.hosts.len() == 1 {

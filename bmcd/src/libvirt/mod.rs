@@ -25,7 +25,7 @@ use client::{codes, flags, Connect, Domain, DomainState};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::model::{
-    BoxFuture, ComputerSystem, DriveStatistics, GuestAddresses, Health, HostCapacity, Hypervisor,
+    BoxFuture, ComputerSystem, Drive, DriveStatistics, GuestAddresses, Health, HostCapacity, Hypervisor,
     HypervisorError, InterfaceStatistics, LifecycleEvent, NewDisk, NewSystem, NewVolume, ResetType,
     StoragePool, SystemEvent, SystemStatistics, SystemSummary, Volume,
 };
@@ -456,9 +456,12 @@ fn stored_boot(
     live: &domain_xml::DomainDescription,
 ) -> Result<(Vec<String>, crate::model::FirmwareSettings, bool), HypervisorError> {
     let active = !matches!(state, RunState::ShutOff | RunState::Crashed | RunState::NoState);
-    if !active || !dom.is_persistent().unwrap_or(false) {
+    if !active {
         return Ok((live.boot_order.clone(), live.firmware.clone(), false));
     }
+    // No "is it persistent?" call first: a transient domain has no stored
+    // definition, and libvirt then formats the running one, which compares
+    // equal to `live` (nothing pending).
     let stored = parse_xml(&dom.xml_desc(flags::XML_INACTIVE).map_err(|e| map_err(e, id))?)?;
     let cd_drives = |d: &domain_xml::DomainDescription| -> Vec<String> {
         d.drives
@@ -474,14 +477,27 @@ fn stored_boot(
     Ok((stored.boot_order, stored.firmware, pending))
 }
 
-fn read_system(conn: &Connect, id: &str) -> Result<ComputerSystem, HypervisorError> {
+/// Whether [`read_system`] asks libvirt for each drive's capacity (one call
+/// per drive with a medium).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DriveCapacities {
+    Skip,
+    Read,
+}
+
+fn read_system(
+    conn: &Connect,
+    id: &str,
+    capacities: DriveCapacities,
+) -> Result<ComputerSystem, HypervisorError> {
     let dom = lookup(conn, id)?;
     let state = run_state(&dom, id)?;
     let xml = dom.xml_desc(0).map_err(|e| map_err(e, id))?;
     let desc = parse_xml(&xml)?;
     let (boot_order, next_firmware, boot_change_pending) = stored_boot(&dom, id, state, &desc)?;
     let mut drives = desc.drives;
-    for drive in drives.iter_mut().filter(|d| d.source.is_some()) {
+    let with_medium = |d: &&mut Drive| capacities == DriveCapacities::Read && d.source.is_some();
+    for drive in drives.iter_mut().filter(with_medium) {
         // Capacity is known only where libvirt can open the medium; the test
         // driver and a few storage types cannot answer, which is not an error.
         if let Ok(info) = dom.block_info(&drive.id, 0) {
@@ -768,7 +784,15 @@ impl Hypervisor for LibvirtHypervisor {
     }
 
     fn system(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>> {
-        Box::pin(self.call("system", move |conn| read_system(conn, &id)))
+        Box::pin(self.call("system", move |conn| {
+            read_system(conn, &id, DriveCapacities::Skip)
+        }))
+    }
+
+    fn system_with_capacities(&self, id: String) -> BoxFuture<'_, Result<ComputerSystem, HypervisorError>> {
+        Box::pin(self.call("system", move |conn| {
+            read_system(conn, &id, DriveCapacities::Read)
+        }))
     }
 
     fn system_id_by_name(&self, name: String) -> BoxFuture<'_, Result<Option<String>, HypervisorError>> {

@@ -82,6 +82,15 @@ async fn system_of(req: &Request) -> Result<ComputerSystem, RedfishError> {
     Ok(req.app.hypervisor.system(req.param(0).to_owned()).await?)
 }
 
+/// The same, with each drive's capacity (for the storage resources).
+async fn system_with_capacities_of(req: &Request) -> Result<ComputerSystem, RedfishError> {
+    Ok(req
+        .app
+        .hypervisor
+        .system_with_capacities(req.param(0).to_owned())
+        .await?)
+}
+
 fn allowable_reset_types(req: &Request) -> Vec<&'static str> {
     req.app
         .hypervisor
@@ -773,7 +782,7 @@ async fn get_simple_storage_collection(req: Request) -> Result<Reply, RedfishErr
 }
 
 async fn get_simple_storage(req: Request) -> Result<Reply, RedfishError> {
-    let s = system_of(&req).await?;
+    let s = system_with_capacities_of(&req).await?;
     if req.param(1) != STORAGE_ID {
         return Err(RedfishError::not_found("SimpleStorage", req.param(1)));
     }
@@ -849,7 +858,7 @@ fn drive_json(system_id: &str, d: &Drive) -> Value {
 }
 
 async fn get_drive(req: Request) -> Result<Reply, RedfishError> {
-    let s = system_of(&req).await?;
+    let s = system_with_capacities_of(&req).await?;
     if req.param(1) != STORAGE_ID {
         return Err(RedfishError::not_found("Storage", req.param(1)));
     }
