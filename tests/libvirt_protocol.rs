@@ -71,6 +71,20 @@ async fn the_protocol_client_drives_a_daemon_hosted_test_driver() {
     assert_eq!(sys.name, "test");
     assert_eq!(sys.power_state, PowerState::On);
     assert!(sys.memory_mib > 0 && sys.processor_count > 0);
+    // A plain read leaves drive capacities out (a round trip per drive);
+    // the storage resources' read asks libvirt for them (`virsh domblkinfo
+    // test vda` on test:///default: 1,099,506,450,432 bytes).
+    let vda = |s: &bmcd::model::ComputerSystem| {
+        s.drives
+            .iter()
+            .find(|d| d.id == "vda")
+            .expect("vda")
+            .capacity_bytes
+    };
+    assert_eq!(vda(&sys), None);
+    let with = hv.system_with_capacities(id.clone()).await.expect("reads");
+    assert_eq!(vda(&with), Some(1_099_506_450_432));
+    assert_eq!(with.boot_order, sys.boot_order);
     assert_eq!(
         hv.system_id_by_name("test".into())
             .await
