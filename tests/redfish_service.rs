@@ -476,9 +476,16 @@ async fn systems_show_what_the_domain_xml_says() {
     // answers 1,099,506,450,432 bytes for any disk with a source).
     let drive = admin.get(&format!("{uri}/Storage/1/Drives/vda")).await;
     assert_eq!(drive.status, StatusCode::OK);
-    assert_eq!(drive.json["CapacityBytes"], 1_099_506_450_432_u64, "{}", drive.json);
+    assert_eq!(
+        drive.json["CapacityBytes"], 1_099_506_450_432_u64,
+        "{}",
+        drive.json
+    );
     let simple = admin.get(&format!("{uri}/SimpleStorage/1")).await.json;
-    assert_eq!(simple["Devices"][0]["CapacityBytes"], 1_099_506_450_432_u64, "{simple}");
+    assert_eq!(
+        simple["Devices"][0]["CapacityBytes"], 1_099_506_450_432_u64,
+        "{simple}"
+    );
     assert_eq!(
         admin.get(&format!("{uri}/Storage/1/Drives/sda")).await.status,
         StatusCode::NOT_FOUND
