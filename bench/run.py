@@ -526,17 +526,17 @@ def run_wrk(svc, path, conns, duration, threads=2, extra_headers=(), wrk_cpu=Non
     r['non2xx'] = int(m.group(1)) if m else 0
     m = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', out)
     r['socket_errors'] = sum(map(int, m.groups())) if m else 0
-    r['server_cpu_s'] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
-    if r['server_cpu_s'] is not None and r['requests']:
-        r['server_cpu_ms_per_req'] = r['server_cpu_s'] * 1e3 / r['requests']
-    else:
-        r['server_cpu_ms_per_req'] = None
+    def cpu_delta(before, after):
+        return None if before is None or after is None else after - before
+
+    def ms_per_request(seconds):
+        return seconds * 1e3 / r['requests'] if seconds is not None and r['requests'] else None
+
+    r['server_cpu_s'] = cpu_delta(cpu0, cpu1)
+    r['server_cpu_ms_per_req'] = ms_per_request(r['server_cpu_s'])
     r['wrk_cpu_s'] = wrk_cpu_s
-    r['daemon_cpu_s'] = None if dcpu0 is None or dcpu1 is None else dcpu1 - dcpu0
-    if r['daemon_cpu_s'] is not None and r['requests']:
-        r['daemon_cpu_ms_per_req'] = r['daemon_cpu_s'] * 1e3 / r['requests']
-    else:
-        r['daemon_cpu_ms_per_req'] = None
+    r['daemon_cpu_s'] = cpu_delta(dcpu0, dcpu1)
+    r['daemon_cpu_ms_per_req'] = ms_per_request(r['daemon_cpu_s'])
     r['daemon_peak_rss_kib'] = dpeak
     other = ((busy1 - busy0) - (r['server_cpu_s'] or 0) - (r['daemon_cpu_s'] or 0) - wrk_cpu_s
              - me_s)

@@ -295,43 +295,30 @@ mod tests {
     #[test]
     fn lifecycle_numbers_match_libvirt_headers() {
         use virt::sys;
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_STARTED as i32, 0),
-            LifecycleEvent::Started
-        );
-        assert_eq!(
-            lifecycle(
-                sys::VIR_DOMAIN_EVENT_STOPPED as i32,
-                sys::VIR_DOMAIN_EVENT_STOPPED_CRASHED as i32
+        let cases = [
+            (sys::VIR_DOMAIN_EVENT_STARTED, 0, LifecycleEvent::Started),
+            (
+                sys::VIR_DOMAIN_EVENT_STOPPED,
+                sys::VIR_DOMAIN_EVENT_STOPPED_CRASHED,
+                LifecycleEvent::Crashed,
             ),
-            LifecycleEvent::Crashed
-        );
-        assert_eq!(
-            lifecycle(
-                sys::VIR_DOMAIN_EVENT_DEFINED as i32,
-                sys::VIR_DOMAIN_EVENT_DEFINED_ADDED as i32
+            (
+                sys::VIR_DOMAIN_EVENT_DEFINED,
+                sys::VIR_DOMAIN_EVENT_DEFINED_ADDED,
+                LifecycleEvent::Created,
             ),
-            LifecycleEvent::Created
-        );
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_SHUTDOWN as i32, 0),
-            LifecycleEvent::ShuttingDown
-        );
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_PMSUSPENDED as i32, 0),
-            LifecycleEvent::Suspended
-        );
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_CRASHED as i32, 0),
-            LifecycleEvent::Crashed
-        );
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_UNDEFINED as i32, 0),
-            LifecycleEvent::Undefined
-        );
-        assert_eq!(
-            lifecycle(sys::VIR_DOMAIN_EVENT_RESUMED as i32, 0),
-            LifecycleEvent::Resumed
-        );
+            (sys::VIR_DOMAIN_EVENT_SHUTDOWN, 0, LifecycleEvent::ShuttingDown),
+            (sys::VIR_DOMAIN_EVENT_PMSUSPENDED, 0, LifecycleEvent::Suspended),
+            (sys::VIR_DOMAIN_EVENT_CRASHED, 0, LifecycleEvent::Crashed),
+            (sys::VIR_DOMAIN_EVENT_UNDEFINED, 0, LifecycleEvent::Undefined),
+            (sys::VIR_DOMAIN_EVENT_RESUMED, 0, LifecycleEvent::Resumed),
+        ];
+        for (event, detail, want) in cases {
+            assert_eq!(
+                lifecycle(event as i32, detail as i32),
+                want,
+                "event {event}, detail {detail}"
+            );
+        }
     }
 }
